@@ -1,0 +1,72 @@
+// `npm test`: lint, type-check, build, unit, package, integration (inside a real
+// VS Code) and e2e (a person's clicks in the workbench). Every stage runs even if
+// an earlier one failed, so one run shows everything that is wrong; the last line
+// is the total, `N passed, N failed`.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const only = process.argv.slice(2);
+const vsix = path.join(root, 'clearance-console.vsix');
+
+/** How a stage's output is turned into counts. */
+const mochaCounts = (out) => {
+  const passed = Number(/(\d+) passing/.exec(out)?.[1] ?? 0);
+  const failed = Number(/(\d+) failing/.exec(out)?.[1] ?? 0);
+  return passed + failed > 0 ? { passed, failed } : null;
+};
+const summaryLine = (label) => (out) => {
+  const all = [...out.matchAll(new RegExp(`^${label}: (\\d+) passed, (\\d+) failed`, 'gm'))];
+  const last = all.at(-1);
+  return last ? { passed: Number(last[1]), failed: Number(last[2]) } : null;
+};
+const oneCheck = () => null;
+
+const stages = [
+  { name: 'lint', cmd: ['npx', 'eslint', '.'], counts: oneCheck },
+  { name: 'typecheck', cmd: ['npx', 'tsc', '-p', '.', '--noEmit'], counts: oneCheck },
+  { name: 'build', cmd: ['node', 'scripts/build.mjs'], counts: oneCheck },
+  { name: 'unit', cmd: ['npx', 'mocha'], counts: mochaCounts },
+  { name: 'package', cmd: ['npx', 'mocha', '--config', 'test/package/.mocharc.json'], counts: mochaCounts },
+  { name: 'integration', cmd: ['node', 'test/integration/launch-offline.mjs'], counts: summaryLine('integration') },
+  { name: 'e2e', cmd: ['node', 'test/e2e/run.mjs'], counts: summaryLine('e2e'), env: () => (existsSync(vsix) ? { CLEARANCE_VSIX: vsix } : {}) },
+];
+
+function run(stage) {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    console.log(`\n━━ ${stage.name}: ${stage.cmd.join(' ')}`);
+    const child = spawn(stage.cmd[0], stage.cmd.slice(1), {
+      cwd: root,
+      env: { ...process.env, ...(stage.env?.() ?? {}) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    const tee = (stream, sink) => stream.on('data', (d) => { out += d; sink.write(d); });
+    tee(child.stdout, process.stdout);
+    tee(child.stderr, process.stderr);
+    child.on('close', (code) => {
+      const seconds = Math.round((Date.now() - started) / 1000);
+      let counts = stage.counts(out);
+      if (!counts) counts = code === 0 ? { passed: 1, failed: 0 } : { passed: 0, failed: 1 };
+      // A stage that exits non-zero has failed even if its counts say otherwise.
+      if (code !== 0 && counts.failed === 0) counts = { ...counts, failed: 1 };
+      resolve({ name: stage.name, code, seconds, ...counts });
+    });
+  });
+}
+
+const results = [];
+for (const stage of stages.filter((s) => only.length === 0 || only.includes(s.name))) {
+  results.push(await run(stage));
+}
+
+console.log('\n━━ summary');
+for (const r of results) {
+  console.log(`${r.code === 0 ? 'ok  ' : 'FAIL'} ${r.name.padEnd(12)} ${r.passed} passed, ${r.failed} failed (${r.seconds}s)`);
+}
+const passed = results.reduce((n, r) => n + r.passed, 0);
+const failed = results.reduce((n, r) => n + r.failed, 0);
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed > 0 || results.some((r) => r.code !== 0) ? 1 : 0);
