@@ -1,0 +1,287 @@
+// The activity trail: an append-only, hash-chained record of everything the role
+// does with evidence, for audit. One JSON line per record; each record carries the
+// hash of the one before, so an edited, deleted or reordered record is detected.
+// A head file (seq + hash of the last record) lets verify notice a truncated tail.
+import { createHash } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { stringify } from 'csv-stringify/sync';
+import { Emitter } from '../events';
+
+export const ACTIVITY_TYPES = [
+  'roleStarted',
+  'roleStopped',
+  'signIn',
+  'accountImported',
+  'accountDisconnected',
+  'configurationChanged',
+  'cameraSelectionChanged',
+  'requestReceived',
+  'requestRefused',
+  'requestStatusChanged',
+  'exportCompleted',
+  'exportFailed',
+  'uploadQueued',
+  'uploadCompleted',
+  'uploadFailed',
+  'uploadCanceled',
+] as const;
+export type ActivityType = (typeof ACTIVITY_TYPES)[number];
+
+export interface ActivityFile {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface ActivityInput {
+  type: ActivityType;
+  /** What happened, in an operator's words. Never a secret. */
+  summary: string;
+  user?: string;
+  cameras?: string[];
+  requestId?: string;
+  caseId?: string;
+  evidenceId?: string;
+  files?: ActivityFile[];
+  details?: Record<string, string | number | boolean>;
+}
+
+export interface ActivityRecord extends ActivityInput {
+  seq: number;
+  time: string;
+  prevHash: string;
+  hash: string;
+}
+
+export interface ActivityQuery {
+  from?: Date;
+  to?: Date;
+  types?: ActivityType[];
+  user?: string;
+  camera?: string;
+}
+
+export type TrailProblemKind = 'malformed' | 'edited' | 'deleted' | 'reordered' | 'truncated';
+export interface TrailProblem {
+  kind: TrailProblemKind;
+  /** 1-based line in the trail file. */
+  line: number;
+  seq?: number;
+  message: string;
+}
+export interface TrailVerification {
+  ok: boolean;
+  records: number;
+  problems: TrailProblem[];
+}
+
+const GENESIS = '0'.repeat(64);
+
+/** JSON with sorted keys, so a record hashes the same however it was parsed. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function hashRecord(record: Omit<ActivityRecord, 'hash'>): string {
+  return createHash('sha256').update(canonicalJson(record)).digest('hex');
+}
+
+/** Checks a trail's text (and its head, when known) and lists every problem found. */
+export function verifyTrailText(text: string, head?: { seq: number; hash: string }): TrailVerification {
+  const problems: TrailProblem[] = [];
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const parsed = lines.map((line) => {
+    try {
+      const record = JSON.parse(line) as ActivityRecord;
+      return typeof record.seq === 'number' && typeof record.hash === 'string' ? record : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  // Seqs present anywhere in the file tell a gap that was moved (reordered) from one that was removed.
+  const present = new Set(parsed.flatMap((r) => (r ? [r.seq] : [])));
+  let prev: { seq: number; hash: string } = { seq: 0, hash: GENESIS };
+  let count = 0;
+  parsed.forEach((record, i) => {
+    if (!record) {
+      problems.push({ kind: 'malformed', line: i + 1, message: `Line ${i + 1} is not a trail record.` });
+      return;
+    }
+    count++;
+    const { hash, ...content } = record;
+    if (hashRecord(content) !== hash) {
+      problems.push({ kind: 'edited', line: i + 1, seq: record.seq, message: `Record ${record.seq} (line ${i + 1}) was changed after it was written.` });
+    }
+    if (record.seq <= prev.seq) {
+      problems.push({ kind: 'reordered', line: i + 1, seq: record.seq, message: `Record ${record.seq} (line ${i + 1}) comes after record ${prev.seq}: records were reordered.` });
+    } else if (record.seq > prev.seq + 1) {
+      const gap = Array.from({ length: record.seq - prev.seq - 1 }, (_, k) => prev.seq + 1 + k);
+      const missing = gap.filter((seq) => !present.has(seq));
+      problems.push(
+        missing.length === 0
+          ? { kind: 'reordered', line: i + 1, seq: record.seq, message: `Record ${record.seq} (line ${i + 1}) comes before record ${gap[0]}: records were reordered.` }
+          : { kind: 'deleted', line: i + 1, seq: record.seq, message: `${missing.length} record(s) missing before record ${record.seq} (line ${i + 1}): ${missing.join(', ')}.` },
+      );
+    } else if (record.prevHash !== prev.hash) {
+      problems.push({ kind: 'edited', line: i + 1, seq: record.seq, message: `Record ${record.seq} (line ${i + 1}) does not chain to the record before it.` });
+    }
+    prev = { seq: record.seq, hash };
+  });
+  if (head && (head.seq !== prev.seq || head.hash !== prev.hash)) {
+    problems.push({
+      kind: 'truncated',
+      line: lines.length,
+      seq: prev.seq,
+      message: head.seq > prev.seq
+        ? `The trail ends at record ${prev.seq}, but ${head.seq} were written: records were removed from its end.`
+        : `The trail's last record (${prev.seq}) is not the last one written (${head.seq}).`,
+    });
+  }
+  return { ok: problems.length === 0, records: count, problems };
+}
+
+/** Keeps a value harmless when a spreadsheet opens the CSV (formula injection). */
+function csvCell(value: unknown): string {
+  const text = value === undefined || value === null ? '' : String(value);
+  return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
+}
+
+export const CSV_COLUMNS = ['seq', 'time', 'type', 'user', 'summary', 'cameras', 'requestId', 'caseId', 'evidenceId', 'files', 'sha256', 'bytes', 'hash'] as const;
+
+export function activitiesToCsv(records: readonly ActivityRecord[]): string {
+  const rows = records.map((r) => [
+    r.seq,
+    r.time,
+    r.type,
+    r.user,
+    r.summary,
+    r.cameras?.join(' '),
+    r.requestId,
+    r.caseId,
+    r.evidenceId,
+    r.files?.map((f) => f.name).join(' '),
+    r.files?.map((f) => f.sha256).join(' '),
+    r.files?.map((f) => f.bytes).join(' '),
+    r.hash,
+  ].map(csvCell));
+  return stringify([[...CSV_COLUMNS], ...rows]);
+}
+
+export class ActivityTrail {
+  private readonly appended = new Emitter<ActivityRecord>();
+  readonly onDidAppend = this.appended.event;
+  private writing: Promise<unknown> = Promise.resolve();
+
+  private constructor(
+    private readonly file: string,
+    private readonly headFile: string,
+    private readonly all: ActivityRecord[],
+    private readonly clock: () => Date,
+  ) {}
+
+  /** Opens (or creates) the trail in `folder`. A torn last line from a crash is set aside, never silently dropped. */
+  static async open(folder: string, clock: () => Date = () => new Date()): Promise<ActivityTrail> {
+    await fs.mkdir(folder, { recursive: true, mode: 0o700 });
+    const file = path.join(folder, 'activity-trail.jsonl');
+    const text = await fs.readFile(file, 'utf8').catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? '' : Promise.reject(e)));
+    const records: ActivityRecord[] = [];
+    const lines = text.split('\n');
+    const torn = lines.pop(); // '' when the file ends with a newline
+    for (const line of lines) {
+      try {
+        records.push(JSON.parse(line) as ActivityRecord);
+      } catch {
+        // Kept in the file: verify() will report it as malformed.
+      }
+    }
+    if (torn) {
+      // A write cut short by a crash: keep the bytes aside for inspection and end the file cleanly.
+      await fs.appendFile(path.join(folder, 'activity-trail.torn'), torn + '\n');
+      await fs.truncate(file, Buffer.byteLength(text) - Buffer.byteLength(torn));
+    }
+    return new ActivityTrail(file, path.join(folder, 'activity-trail.head'), records, clock);
+  }
+
+  get path(): string {
+    return this.file;
+  }
+
+  records(): readonly ActivityRecord[] {
+    return this.all;
+  }
+
+  /** Appends a record and returns it once it is on disk (fsync). Appends are serialised. */
+  append(input: ActivityInput): Promise<ActivityRecord> {
+    const next = this.writing.then(async () => {
+      const last = this.all.at(-1);
+      const content: Omit<ActivityRecord, 'hash'> = {
+        ...input,
+        seq: (last?.seq ?? 0) + 1,
+        time: this.clock().toISOString(),
+        prevHash: last?.hash ?? GENESIS,
+      };
+      const record: ActivityRecord = { ...content, hash: hashRecord(content) };
+      const handle = await fs.open(this.file, 'a', 0o600);
+      try {
+        await handle.appendFile(JSON.stringify(record) + '\n');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await writeAtomically(this.headFile, JSON.stringify({ seq: record.seq, hash: record.hash }));
+      this.all.push(record);
+      this.appended.fire(record);
+      return record;
+    });
+    this.writing = next.catch(() => undefined);
+    return next;
+  }
+
+  query(q: ActivityQuery = {}): ActivityRecord[] {
+    return this.all.filter((r) => {
+      const t = Date.parse(r.time);
+      if (q.from && t < q.from.getTime()) return false;
+      if (q.to && t > q.to.getTime()) return false;
+      if (q.types && !q.types.includes(r.type)) return false;
+      if (q.user && r.user !== q.user) return false;
+      if (q.camera && !r.cameras?.includes(q.camera)) return false;
+      return true;
+    });
+  }
+
+  /** Re-reads the file from disk and checks every link of the chain and the head. */
+  async verify(): Promise<TrailVerification> {
+    await this.writing;
+    const text = await fs.readFile(this.file, 'utf8').catch(() => '');
+    const head = await fs
+      .readFile(this.headFile, 'utf8')
+      .then((t) => JSON.parse(t) as { seq: number; hash: string })
+      .catch(() => undefined);
+    return verifyTrailText(text, head);
+  }
+
+  dispose(): void {
+    this.appended.dispose();
+  }
+}
+
+async function writeAtomically(file: string, text: string): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  const handle = await fs.open(tmp, 'w', 0o600);
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmp, file);
+}

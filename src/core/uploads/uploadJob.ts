@@ -1,0 +1,127 @@
+// The upload queue's unit of work. A job is one evidence item at the service;
+// each of its parts (an exported file) becomes one resource of that evidence.
+// Everything here is persisted, so that a crash at any moment loses nothing:
+// the job records each step the moment the service has acknowledged it.
+
+export const UPLOAD_JOB_STATES = ['queued', 'uploading', 'paused', 'completing', 'completed', 'failed', 'canceled'] as const;
+export type UploadJobState = (typeof UPLOAD_JOB_STATES)[number];
+
+export const UPLOAD_PART_STATES = ['pending', 'uploading', 'committed', 'completed'] as const;
+export type UploadPartState = (typeof UPLOAD_PART_STATES)[number];
+
+/** Where the evidence goes: a new case, an existing case, or no case. */
+export type CaseTarget =
+  | { kind: 'none' }
+  | { kind: 'existing'; caseId: string }
+  | { kind: 'new'; name: string; departmentId?: string; categoryId?: string; description?: string };
+
+export interface UploadPart {
+  /** Stable within the job: used for idempotency keys and block ids. */
+  index: number;
+  /** The staged file in the archive destination folder (plain, never encrypted on disk). */
+  file: string;
+  name: string;
+  mimeType: string;
+  cameraId?: string;
+  startTimeUtc?: string;
+  endTimeUtc?: string;
+  bytes: number;
+  /** SHA-256 of the plain file, hex: declared to the service, which verifies it after decrypting. */
+  sha256: string;
+  state: UploadPartState;
+  resourceId?: string;
+  /** The SAS URI the service answered; a secret (it grants write access). */
+  uploadUri?: string;
+  /** Per-part encryption, absent when the account disables encryption. The content key itself is kept in the SecretStore. */
+  encryption?: {
+    keyId: string;
+    iv: string; // base64, the first block's IV
+    wrappedKey: string; // base64, RSA-OAEP of the content key
+  };
+  /** Blocks the blob store has acknowledged, in order. */
+  blocksCommitted: number;
+  /** Last 16 cipher bytes of the last acknowledged block (base64): the IV of the next block. */
+  chainIv?: string;
+  blockSize: number;
+  /** Cipher bytes acknowledged (progress that survives a crash). */
+  bytesSent: number;
+}
+
+export interface UploadJob {
+  id: string;
+  /** What the operator sees, e.g. "Request 42 — Lobby Entrance". */
+  title: string;
+  createdAt: string;
+  /** Who asked for it (site user) and why; recorded in the activity trail. */
+  requestedBy?: string;
+  videoRequestId?: string;
+  evidence: {
+    name: string;
+    description?: string;
+    startTimeUtc?: string;
+    endTimeUtc?: string;
+  };
+  caseTarget: CaseTarget;
+  caseId?: string;
+  evidenceId?: string;
+  parts: UploadPart[];
+  state: UploadJobState;
+  /** The state to return to when a paused job resumes. */
+  error?: string;
+  attempts: number;
+  completedAt?: string;
+}
+
+/** What a tree renders: no secrets (no SAS URIs), progress precomputed. */
+export interface UploadJobSnapshot {
+  id: string;
+  title: string;
+  state: UploadJobState;
+  error?: string;
+  evidenceId?: string;
+  caseId?: string;
+  videoRequestId?: string;
+  createdAt: string;
+  completedAt?: string;
+  totalBytes: number;
+  sentBytes: number;
+  /** Bytes per second over the last few seconds; 0 when idle. */
+  rate: number;
+  /** Seconds left at the current rate, undefined when unknown. */
+  secondsLeft?: number;
+  parts: { index: number; name: string; bytes: number; sentBytes: number; state: UploadPartState; sha256: string }[];
+}
+
+const TRANSITIONS: Record<UploadJobState, readonly UploadJobState[]> = {
+  queued: ['uploading', 'paused', 'canceled'],
+  uploading: ['queued', 'paused', 'completing', 'failed', 'canceled'],
+  paused: ['queued', 'canceled'],
+  completing: ['completed', 'failed', 'queued', 'paused', 'canceled'],
+  completed: [],
+  failed: ['queued', 'canceled'],
+  canceled: [],
+};
+
+export class IllegalUploadTransition extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly from: UploadJobState,
+    readonly to: UploadJobState,
+  ) {
+    super(`Upload ${jobId} cannot go from ${from} to ${to}.`);
+    this.name = 'IllegalUploadTransition';
+  }
+}
+
+export function assertTransition(job: UploadJob, to: UploadJobState): void {
+  if (!TRANSITIONS[job.state].includes(to)) throw new IllegalUploadTransition(job.id, job.state, to);
+}
+
+export function isFinished(state: UploadJobState): boolean {
+  return state === 'completed' || state === 'canceled';
+}
+
+/** Plain bytes are encrypted with PKCS7 padding: the cipher is 1–16 bytes longer. */
+export function cipherLength(plainBytes: number, encrypted: boolean): number {
+  return encrypted ? (Math.floor(plainBytes / 16) + 1) * 16 : plainBytes;
+}
