@@ -14,6 +14,8 @@ export interface ResolveFfmpegOptions {
   candidates?: string[];
   /** Folders from which `@ffmpeg-installer/ffmpeg` is resolved; default the working directory. */
   searchFrom?: string[];
+  /** The system binary tried before the npm one; default DEBIAN_FFMPEG. */
+  systemPath?: string;
 }
 
 /**
@@ -22,7 +24,7 @@ export interface ResolveFfmpegOptions {
  * saying how to get one.
  */
 export function resolveFfmpeg(opts: ResolveFfmpegOptions = {}): string {
-  for (const candidate of [...(opts.candidates ?? []), DEBIAN_FFMPEG]) {
+  for (const candidate of [...(opts.candidates ?? []), opts.systemPath ?? DEBIAN_FFMPEG]) {
     if (isExecutable(candidate)) return candidate;
   }
   for (const dir of opts.searchFrom ?? [process.cwd()]) {

@@ -49,7 +49,7 @@ describe('Clearance Console inside VS Code', () => {
     assert.equal(ext.packageJSON.name, 'clearance-console');
   });
 
-  it('activates by itself once VS Code has started (onStartupFinished)', async () => {
+  it('is activated by VS Code itself once startup has finished (onStartupFinished)', async () => {
     const ext = extension();
     const deadline = Date.now() + 20_000;
     while (!ext.isActive && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

@@ -23,8 +23,8 @@ export const SUMMARY_PREFIX = 'CLEARANCE_TEST_SUMMARY ';
 
 function describeError(err: unknown): string {
   if (err instanceof Error) {
-    const stack = (err.stack ?? '').split('\n').slice(1, 4).join('\n');
-    return stack ? `${err.message}\n${stack}` : err.message;
+    const frames = (err.stack ?? '').split('\n').filter((l) => /^\s+at /.test(l)).slice(0, 3);
+    return [err.message, ...frames].join('\n');
   }
   return String(err);
 }

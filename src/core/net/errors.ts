@@ -1,0 +1,100 @@
+// Typed network errors. Their messages and fields never carry a query string (Azure SAS
+// tokens live there), user info, or raw control characters from a response body.
+
+/** The URL without query, fragment or credentials: safe for messages and logs. */
+export function redactUrl(url: string | URL): string {
+  try {
+    const u = typeof url === 'string' ? new URL(url) : url;
+    return `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    const text = String(url);
+    return text.replace(/[?#].*$/s, '').replace(/\/\/[^/@]*@/, '//');
+  }
+}
+
+/** A short, single-line excerpt of a response body for error messages. */
+export function bodyExcerpt(body: string | Uint8Array | undefined, maxChars = 200): string {
+  if (body === undefined) return '';
+  const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, Math.min(body.byteLength, maxChars * 4)).toString('utf8');
+  // eslint-disable-next-line no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, ' ').replace(/\s+/g, ' ').trim();
+  return clean.length > maxChars ? `${clean.slice(0, maxChars - 1)}…` : clean;
+}
+
+export interface RequestFacts {
+  method: string;
+  /** Already redacted (see redactUrl). */
+  url: string;
+  attempts: number;
+}
+
+/** The server answered with a status the caller did not accept. */
+export class ServiceError extends Error {
+  readonly status: number;
+  readonly statusText: string;
+  readonly method: string;
+  readonly url: string;
+  readonly bodyExcerpt: string;
+  readonly attempts: number;
+  /** From Retry-After, when the server sent one (ms from when the answer came). */
+  readonly retryAfterMs?: number;
+
+  constructor(facts: RequestFacts & { status: number; statusText: string; body?: string | Uint8Array; retryAfterMs?: number }, message?: string) {
+    const excerpt = bodyExcerpt(facts.body);
+    super(message ?? `${facts.method} ${facts.url} failed: ${facts.status} ${facts.statusText}${excerpt ? ` — ${excerpt}` : ''}`);
+    this.name = 'ServiceError';
+    this.status = facts.status;
+    this.statusText = facts.statusText;
+    this.method = facts.method;
+    this.url = facts.url;
+    this.bodyExcerpt = excerpt;
+    this.attempts = facts.attempts;
+    if (facts.retryAfterMs !== undefined) this.retryAfterMs = facts.retryAfterMs;
+  }
+}
+
+/** 407 from the role's proxy: the user name or password is wrong (or missing). */
+export class ProxyAuthenticationError extends ServiceError {
+  constructor(facts: RequestFacts & { status: number; statusText: string; body?: string | Uint8Array }, proxy: string) {
+    super(
+      facts,
+      `The proxy ${proxy} refused the credentials (407 Proxy Authentication Required) for ${facts.method} ${facts.url}: ` +
+        'check the proxy user name and password in Role Properties.',
+    );
+    this.name = 'ProxyAuthenticationError';
+  }
+}
+
+/** No usable answer: connection refused or reset, DNS failure, TLS failure, body cut off. */
+export class NetworkError extends Error {
+  readonly method: string;
+  readonly url: string;
+  readonly code?: string;
+  readonly attempts: number;
+
+  constructor(facts: RequestFacts & { code?: string; detail: string; via?: string }, options?: { cause?: unknown }) {
+    super(`${facts.method} ${facts.url} failed${facts.via ? ` (through proxy ${facts.via})` : ''}: ${facts.detail}`, options);
+    this.name = 'NetworkError';
+    this.method = facts.method;
+    this.url = facts.url;
+    if (facts.code !== undefined) this.code = facts.code;
+    this.attempts = facts.attempts;
+  }
+}
+
+/** No complete answer within the call's time limit. */
+export class TimeoutError extends Error {
+  readonly method: string;
+  readonly url: string;
+  readonly timeoutMs: number;
+  readonly attempts: number;
+
+  constructor(facts: RequestFacts & { timeoutMs: number }) {
+    super(`${facts.method} ${facts.url} timed out after ${facts.timeoutMs} ms`);
+    this.name = 'TimeoutError';
+    this.method = facts.method;
+    this.url = facts.url;
+    this.timeoutMs = facts.timeoutMs;
+    this.attempts = facts.attempts;
+  }
+}

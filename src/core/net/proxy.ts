@@ -1,0 +1,78 @@
+// The HTTP agent every Clearance call goes through: the role's own forward proxy when
+// it is on, else whatever the environment says (HTTPS_PROXY, NO_PROXY, ...).
+//
+// Only explicit http:// proxies are built here: proxy-agent's PAC path reads
+// import.meta.url for a .wasm file and breaks in the CommonJS bundle (PITFALLS.md).
+
+import { X509Certificate } from 'node:crypto';
+import * as tls from 'node:tls';
+import type { ProxyAgent, ProxyAgentOptions } from 'proxy-agent' with { 'resolution-mode': 'import' };
+
+export interface RoleProxy {
+  enabled: boolean;
+  /** IPv4 address or host name (validated by validateRoleProperties). */
+  host: string;
+  port: number;
+  username: string;
+  /** From the SecretStore; never part of the role properties. */
+  password?: string;
+}
+
+export interface AgentSettings {
+  proxy?: RoleProxy;
+  /** Full CA list (default roots + extras) or undefined for Node's defaults. */
+  ca?: string[];
+}
+
+/** `host:port` of the role's proxy, for messages; never contains credentials. */
+export function describeProxy(proxy: RoleProxy | undefined): string | undefined {
+  return proxy?.enabled ? `${proxy.host}:${proxy.port}` : undefined;
+}
+
+/** `Basic …` for the proxy, or undefined without a user name. RFC 7617: user-id has no ':'. */
+export function proxyAuthorization(proxy: RoleProxy): string | undefined {
+  if (!proxy.username) return undefined;
+  return `Basic ${Buffer.from(`${proxy.username}:${proxy.password ?? ''}`, 'utf8').toString('base64')}`;
+}
+
+/**
+ * The proxy URL with URL-encoded credentials, as other tools expect it. Holds the
+ * password: only for handing to a child process environment, never for display.
+ */
+export function roleProxyUrl(proxy: RoleProxy): string {
+  const auth = proxy.username
+    ? `${encodeURIComponent(proxy.username)}${proxy.password ? `:${encodeURIComponent(proxy.password)}` : ''}@`
+    : '';
+  return `http://${auth}${proxy.host}:${proxy.port}`;
+}
+
+export async function createAgent(settings: AgentSettings): Promise<ProxyAgent> {
+  const { ProxyAgent } = await import('proxy-agent');
+  const options: ProxyAgentOptions = { keepAlive: true, rejectUnauthorized: true };
+  if (settings.ca) options.ca = settings.ca;
+  const proxy = settings.proxy;
+  if (proxy?.enabled) {
+    // The credentials go in a header, not in the proxy URL: the agents log their proxy
+    // URL under DEBUG=*proxy-agent and cache agents by it.
+    const authorization = proxyAuthorization(proxy);
+    if (authorization) options.headers = { 'Proxy-Authorization': authorization };
+    const url = `http://${proxy.host}:${proxy.port}`;
+    // Every host, loopback included, goes through the role's proxy: no NO_PROXY here.
+    options.getProxyForUrl = () => url;
+  }
+  return new ProxyAgent(options);
+}
+
+/** Node's bundled roots plus the given PEM certificates (TLS verification stays on). */
+export function caListWith(extraPem: string): string[] {
+  const blocks = extraPem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!blocks || blocks.length === 0) throw new Error('The extra CA file holds no PEM certificate (-----BEGIN CERTIFICATE-----).');
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new Error(`Certificate ${i + 1} of the extra CA file is not a valid X.509 certificate.`);
+    }
+  });
+  return [...tls.rootCertificates, ...blocks];
+}
