@@ -1,0 +1,84 @@
+// A video request as the role sees it, and the seven statuses of the plugin
+// guide as an explicit state machine: an illegal transition is an error, never
+// a silent change.
+import type { VideoRequestStatus } from '../clearance/api';
+
+export interface VideoRequestCamera {
+  id: string;
+  name: string;
+  outcome?: 'Exported' | 'Unavailable' | 'Failed';
+  message?: string;
+  uploadJobId?: string;
+  evidenceId?: string;
+}
+
+export interface VideoRequest {
+  requestId: string;
+  /** The agent job that carries it at the service. */
+  jobId: string;
+  cameras: VideoRequestCamera[];
+  fromUtc: string;
+  toUtc: string;
+  incidentTimeUtc: string;
+  comments: string;
+  caseId: string | null;
+  status: VideoRequestStatus;
+  receivedAt: string;
+  updatedAt: string;
+  decidedBy?: string;
+  denyReason?: string;
+  error?: string;
+}
+
+const TRANSITIONS: Record<VideoRequestStatus, readonly VideoRequestStatus[]> = {
+  Pending: ['Processing', 'Denied', 'Canceled'],
+  Processing: ['Completed', 'PartiallyCompleted', 'VideoUnavailable', 'Canceled'],
+  Completed: [],
+  PartiallyCompleted: [],
+  Denied: [],
+  Canceled: [],
+  VideoUnavailable: [],
+};
+
+export const STATUS_LABELS: Record<VideoRequestStatus, string> = {
+  Pending: 'Pending',
+  Processing: 'Processing',
+  Completed: 'Completed',
+  PartiallyCompleted: 'Partially completed',
+  Denied: 'Denied',
+  Canceled: 'Canceled',
+  VideoUnavailable: 'Video unavailable',
+};
+
+export class IllegalRequestTransition extends Error {
+  constructor(
+    readonly requestId: string,
+    readonly from: VideoRequestStatus,
+    readonly to: VideoRequestStatus,
+  ) {
+    super(`Video request ${requestId} is ${STATUS_LABELS[from]}; it cannot become ${STATUS_LABELS[to]}.`);
+    this.name = 'IllegalRequestTransition';
+  }
+}
+
+export function canTransition(from: VideoRequestStatus, to: VideoRequestStatus): boolean {
+  return TRANSITIONS[from].includes(to);
+}
+
+/** Returns the request in its new status; throws IllegalRequestTransition otherwise. */
+export function transition(request: VideoRequest, to: VideoRequestStatus, at: Date, changes: Partial<VideoRequest> = {}): VideoRequest {
+  if (!canTransition(request.status, to)) throw new IllegalRequestTransition(request.requestId, request.status, to);
+  return { ...request, ...changes, status: to, updatedAt: at.toISOString() };
+}
+
+export function isFinal(status: VideoRequestStatus): boolean {
+  return TRANSITIONS[status].length === 0;
+}
+
+/** The final status of an approved request from its cameras' outcomes. */
+export function finalStatus(cameras: readonly VideoRequestCamera[]): 'Completed' | 'PartiallyCompleted' | 'VideoUnavailable' {
+  const exported = cameras.filter((c) => c.outcome === 'Exported').length;
+  if (exported === cameras.length && exported > 0) return 'Completed';
+  if (exported > 0) return 'PartiallyCompleted';
+  return 'VideoUnavailable';
+}
