@@ -28,6 +28,10 @@ export class Collection<T> {
     return [...this.items.values()].map((v) => structuredClone(v));
   }
 
+  entries(): [string, T][] {
+    return [...this.items].map(([k, v]) => [k, structuredClone(v)]);
+  }
+
   size(): number {
     return this.items.size;
   }
