@@ -29,7 +29,6 @@ export const QUIET_SETTINGS = {
   'git.openRepositoryInParentFolders': 'never',
   'npm.fetchOnlinePackageInfo': false,
   'typescript.disableAutomaticTypeAcquisition': true,
-  'workbench.colorTheme': 'Default Dark Modern',
 };
 
 /** Chromium flags: root needs --no-sandbox; the rest keep it off the internet. */

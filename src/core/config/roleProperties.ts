@@ -52,6 +52,8 @@ export interface ValidateRolePropertiesOptions {
 }
 
 const KNOWN_KEYS = new Set(['pollingIntervalSeconds', 'archiveDestinationFolder', 'proxy', 'throttlingEnabled', 'maximumBandwidthMbps']);
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 const KNOWN_PROXY_KEYS = new Set(['enabled', 'host', 'port', 'username']);
 
 /**
@@ -150,8 +152,10 @@ function validateProxy(input: unknown, errors: FieldIssue[], warnings: FieldIssu
   if (input.username !== undefined) {
     if (typeof input.username !== 'string') {
       errors.push({ field: 'proxy.username', message: `must be a string; found ${describeType(input.username)}` });
-    } else if (/[\u0000-\u001f\u007f]/.test(input.username)) {
+    } else if (CONTROL_CHARS.test(input.username)) {
       errors.push({ field: 'proxy.username', message: 'must not contain control characters' });
+    } else if (input.username.includes(':')) {
+      errors.push({ field: 'proxy.username', message: "must not contain ':' (basic authentication cannot carry it)" });
     } else if (input.username.length > 256) {
       errors.push({ field: 'proxy.username', message: 'is too long (at most 256 characters)' });
     } else username = input.username;

@@ -201,7 +201,7 @@ export class HttpClient {
     try {
       const headers: Record<string, string> = { 'User-Agent': this.userAgent, ...init.headers };
       if (init.contentLength !== undefined) headers['Content-Length'] = String(init.contentLength);
-      const body = typeof init.body === 'function' ? init.body() : init.body;
+      const body = toBodyInit(typeof init.body === 'function' ? init.body() : init.body);
       const res = await this.fetchFn(url, {
         method,
         headers,
@@ -287,6 +287,11 @@ async function loadCa(file: string | undefined): Promise<string[] | undefined> {
     throw new Error(`Cannot read the extra CA file ${file} (${errorCode(error) ?? 'unknown error'}).`);
   }
   return caListWith(pem);
+}
+
+function toBodyInit(body: BodyInput | undefined): Exclude<BodyInput, Uint8Array> | Buffer | undefined {
+  if (body instanceof Uint8Array && !Buffer.isBuffer(body)) return Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+  return body as Exclude<BodyInput, Uint8Array> | undefined;
 }
 
 function isStream(body: BodyInput): body is Readable {

@@ -54,7 +54,8 @@ describe('LocalFolderSite with real ffmpeg', function () {
       start: START,
       durationMinutes: 4,
       segmentMinutes: 1,
-      cameras: [LOBBY, RECEPTION],
+      // Reception Desk stops half-way through its fourth minute: a short last segment.
+      cameras: { [LOBBY]: 4, [RECEPTION]: 3.5 },
     });
     // Reception Desk loses its 10:02 minute: a gap in the middle.
     await rm(path.join(root, 'site', 'recordings', pathSegmentFor(RECEPTION), '2026-11-23T10-02-00Z.mp4'));
@@ -74,7 +75,7 @@ describe('LocalFolderSite with real ffmpeg', function () {
       sample.recordings.map((r) => [r.cameraName, r.segments, r.from.toISOString(), r.to.toISOString()]),
       [
         ['Lobby Entrance', 4, '2026-11-23T10:00:00.000Z', '2026-11-23T10:04:00.000Z'],
-        ['Reception Desk', 4, '2026-11-23T10:00:00.000Z', '2026-11-23T10:04:00.000Z'],
+        ['Reception Desk', 4, '2026-11-23T10:00:00.000Z', '2026-11-23T10:03:30.000Z'],
       ],
     );
     const files = await readdir(site.recordingsFolder(LOBBY));
@@ -150,6 +151,10 @@ describe('LocalFolderSite with real ffmpeg', function () {
     const result = await site.exportRange(RECEPTION, at('10:01:30'), at('10:03:30'), dest);
     assert.equal(result.status, 'partial');
     assert.deepEqual(result.gaps.map((g) => [g.from.toISOString(), g.to.toISOString()]), [['2026-11-23T10:02:00.000Z', '2026-11-23T10:03:00.000Z']]);
+    const pastTheEnd = await site.exportRange(RECEPTION, at('10:03:00'), at('10:05:00'), dest, { maxPartMs: 60_000 });
+    assert.equal(pastTheEnd.status, 'partial');
+    assert.deepEqual(pastTheEnd.gaps.map((g) => [g.from.toISOString(), g.to.toISOString()]), [['2026-11-23T10:03:30.000Z', '2026-11-23T10:05:00.000Z']]);
+    await rm(pastTheEnd.parts[0]!.file);
     assert.deepEqual(result.parts.map((p) => [p.from.toISOString(), p.to.toISOString()]), [
       ['2026-11-23T10:01:30.000Z', '2026-11-23T10:02:00.000Z'],
       ['2026-11-23T10:03:00.000Z', '2026-11-23T10:03:30.000Z'],
