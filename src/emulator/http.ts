@@ -26,7 +26,8 @@ export interface Reply {
   headers?: Record<string, string>;
 }
 
-export type BodyKind = 'json' | 'form' | 'none';
+/** jsonOptional: an empty body reads as {}. */
+export type BodyKind = 'json' | 'jsonOptional' | 'form' | 'none';
 
 export interface RouteContext<P = unknown> {
   req: IncomingMessage;
@@ -130,6 +131,7 @@ export function parseBody(kind: BodyKind, req: IncomingMessage, raw: Buffer, oau
     }
     return Object.fromEntries(new URLSearchParams(text));
   }
+  if (raw.length === 0 && kind === 'jsonOptional') return {};
   if (raw.length === 0) throw new HttpError(400, 'invalid_request', 'body: a JSON object is required', { field: 'body' });
   if (type !== 'application/json') throw new HttpError(415, 'unsupported_media_type', 'Content-Type must be application/json');
   try {

@@ -455,6 +455,11 @@ function validateServicePrincipalKey(
     errors.push({ field: base, message: 'is not an RSA key' });
     return undefined;
   }
+  if (!crtPartsConsistent(jwk)) {
+    // OpenSSL silently falls back to d when CRT parts are wrong; refuse such a key anyway.
+    errors.push({ field: base, message: 'the private parts do not belong together (p, q, dp, dq, qi do not match n, e, d)' });
+    return undefined;
+  }
   const publicKey = createPublicKey({ key: { kty: 'RSA', n: jwk.n, e: jwk.e }, format: 'jwk' });
   // A sign/verify round trip catches private parts that belong to another modulus.
   const probe = Buffer.from('clearance-connection-file-probe');
@@ -473,6 +478,20 @@ function validateServicePrincipalKey(
   const spki = publicKey.export({ type: 'spki', format: 'der' });
   const fingerprint = `SHA256:${createHash('sha256').update(spki).digest('base64')}`;
   return { jwk, fingerprint, bits, ...(integrationName ? { integrationName } : {}) };
+}
+
+function b64urlToBigInt(value: string): bigint {
+  const hex = Buffer.from(value, 'base64url').toString('hex');
+  return hex === '' ? 0n : BigInt(`0x${hex}`);
+}
+
+/** n = p·q, dp = d mod (p−1), dq = d mod (q−1), qi·q ≡ 1 (mod p). */
+function crtPartsConsistent(jwk: RsaPrivateJwk): boolean {
+  const [n, d, p, q, dp, dq, qi] = [jwk.n, jwk.d, jwk.p, jwk.q, jwk.dp, jwk.dq, jwk.qi].map(b64urlToBigInt) as bigint[] as [
+    bigint, bigint, bigint, bigint, bigint, bigint, bigint,
+  ];
+  if (p <= 1n || q <= 1n) return false;
+  return n === p * q && dp === d % (p - 1n) && dq === d % (q - 1n) && (qi * q) % p === 1n;
 }
 
 /** Only the RSA members: node's JWK import must not see the .NET extras or the kid. */

@@ -7,11 +7,10 @@
 // keyframe at or before the asked `from` and ends at most one keyframe
 // interval past `to`; with the sample site's 1 s keyframes that is within 1 s.
 
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createHash } from 'node:crypto';
 import { runFfmpeg } from './ffmpeg';
 import {
   MAX_EXPORT_PART_MS,

@@ -1,0 +1,155 @@
+// UI tests: a person's view of the console. code-server serves the workbench
+// with the extension loaded as a development extension (or installed from the
+// packaged .vsix named by CLEARANCE_VSIX); headless Chromium clicks through it.
+// Each check is one test; a failing check leaves a screenshot in test-results/.
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { launchChromium, startCodeServer, workbenchUrl } from '../../scripts/code-server.mjs';
+import { ROOT, ensureCodeServer, ensureDebianPackages } from '../../scripts/vscode-offline.mjs';
+import { Workbench } from './workbench.mjs';
+
+const SCREENSHOTS = path.join(ROOT, 'media', 'screenshots');
+const FAILURES = path.join(ROOT, 'test-results');
+const VIEWPORT = { width: 1280, height: 800 };
+const OVERALL_TIMEOUT_MS = Number(process.env.CLEARANCE_E2E_TIMEOUT_MS ?? 5 * 60_000);
+// A scratch copy of the extension may replace the project (to see the checks fail).
+const extensionDir = path.resolve(process.env.CLEARANCE_EXTENSION_DIR ?? ROOT);
+const VIEWS = ['Cameras', 'Requests', 'Uploads', 'Activities'];
+
+const results = [];
+
+function slug(name) {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '').slice(0, 60);
+}
+
+/** PNG width and height from the IHDR chunk. */
+function pngSize(file) {
+  const b = readFileSync(file);
+  if (b.toString('latin1', 1, 4) !== 'PNG') throw new Error(`${file} is not a PNG`);
+  return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
+}
+
+async function check(wb, name, fn) {
+  const started = Date.now();
+  try {
+    await fn();
+    results.push({ name, ok: true });
+    console.log(`ok   ${name} (${Date.now() - started} ms)`);
+  } catch (err) {
+    results.push({ name, ok: false });
+    mkdirSync(FAILURES, { recursive: true });
+    const shot = path.join(FAILURES, `e2e-${slug(name)}.png`);
+    await wb.page.screenshot({ path: shot }).catch(() => {});
+    console.log(`FAIL ${name} (${Date.now() - started} ms)\n     ${String(err.message).split('\n').slice(0, 6).join('\n     ')}\n     screenshot: ${path.relative(ROOT, shot)}`);
+  }
+}
+
+async function runChecks(wb) {
+  await check(wb, 'the workbench shows the Clearance entry in the activity bar', async () => {
+    await wb.waitForWorkbench();
+    await wb.activityBarItem('Clearance').waitFor({ state: 'visible' });
+  });
+
+  await check(wb, 'the extension activates without an error notification', async () => {
+    await wb.statusBarItem(/Clearance/).waitFor({ state: 'visible', timeout: 30_000 });
+    const failures = await wb.notificationTexts(/Activating extension .* failed|clearance.*(cannot|could not|error)/i);
+    if (failures.length) throw new Error(`error notification: ${failures.join(' | ')}`);
+  });
+
+  await check(wb, 'clicking the Clearance icon opens the Clearance side bar', async () => {
+    await wb.openViewContainer('Clearance');
+    const title = (await wb.sideBarTitle().textContent())?.trim();
+    if (!/^clearance$/i.test(title ?? '')) throw new Error(`side bar title is "${title}"`);
+  });
+
+  await check(wb, `the four view headers ${VIEWS.join(', ')} are visible in order`, async () => {
+    for (const v of VIEWS) await wb.viewHeader(v).waitFor({ state: 'visible' });
+    const shown = await wb.viewHeaderTitles();
+    if (JSON.stringify(shown) !== JSON.stringify(VIEWS)) {
+      throw new Error(`view headers are ${JSON.stringify(shown)}`);
+    }
+  });
+
+  await check(wb, 'the welcome views say that no account is connected', async () => {
+    await wb.welcomeText('No account connected.').waitFor({ state: 'visible' });
+    await wb.welcomeText('Video requests from investigators appear here once an account is connected.').waitFor({ state: 'visible' });
+    const buttons = await wb.welcomeButtons('Import Connection File').count();
+    if (buttons < 1) throw new Error('no "Import Connection File" button in the welcome views');
+  });
+
+  await check(wb, 'screenshot media/screenshots/console-empty.png (1280x800)', async () => {
+    const file = path.join(SCREENSHOTS, 'console-empty.png');
+    await wb.screenshot(file, { blur: true });
+    const { width, height } = pngSize(file);
+    if (width !== VIEWPORT.width || height !== VIEWPORT.height) throw new Error(`screenshot is ${width}x${height}`);
+  });
+
+  await check(wb, 'pressing "Import Connection File" opens a file picker for the connection file', async () => {
+    await wb.welcomeButtons('Import Connection File').first().click();
+    const picker = wb.quickInput();
+    await picker.waitFor({ state: 'visible' });
+    // The simple file dialog starts in a folder on the server: its input holds an absolute path.
+    const value = await wb.quickInputValue();
+    if (!value.startsWith('/')) throw new Error(`the picker's input is "${value}", not a path`);
+    const title = (await wb.quickInputTitle()) ?? '';
+    if (!/connection/i.test(title)) throw new Error(`the picker's title is "${title}"`);
+    await wb.screenshot(path.join(SCREENSHOTS, 'import-connection-file.png'));
+    await wb.page.keyboard.press('Escape');
+    await picker.waitFor({ state: 'hidden' });
+  });
+
+  await check(wb, 'Clearance: Show Account from the Command Palette tells the operator no account is connected', async () => {
+    await wb.runCommand('Clearance: Show Account');
+    await wb.notification(/no clearance account is connected|not connected|no account/i).waitFor({ state: 'visible' });
+  });
+}
+
+async function main() {
+  const vsix = process.env.CLEARANCE_VSIX ? path.resolve(process.env.CLEARANCE_VSIX) : undefined;
+  if (vsix && !existsSync(vsix)) throw new Error(`CLEARANCE_VSIX=${vsix} does not exist`);
+  if (!vsix && !existsSync(path.join(extensionDir, 'dist', 'extension.js'))) throw new Error('dist/extension.js is missing: run node scripts/build.mjs first');
+  ensureDebianPackages();
+  await ensureCodeServer();
+
+  const scratch = mkdtempSync(path.join(os.tmpdir(), 'clearance-e2e-'));
+  const workspace = path.join(scratch, 'workspace');
+  mkdirSync(workspace, { recursive: true });
+  let server;
+  let browser;
+  const started = Date.now();
+  const overall = setTimeout(() => {
+    console.log(`e2e: gave up after ${OVERALL_TIMEOUT_MS / 1000} s`);
+    console.log(`e2e: ${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+    process.exit(1);
+  }, OVERALL_TIMEOUT_MS);
+  try {
+    server = await startCodeServer({ folder: workspace, vsix });
+    console.log(`code-server ${server.url} ready; extension ${vsix ? `installed from ${path.relative(ROOT, vsix)}` : 'loaded as a development extension'}`);
+    browser = await launchChromium();
+    const page = await browser.newPage({ viewport: VIEWPORT });
+    page.setDefaultTimeout(20_000);
+    page.on('pageerror', (err) => console.error(`[workbench page error] ${err.message}`));
+    const url = workbenchUrl(server, { folder: workspace, extensionDevelopmentPath: vsix ? undefined : extensionDir });
+    await page.goto(url);
+    await runChecks(new Workbench(page));
+  } finally {
+    clearTimeout(overall);
+    await browser?.close().catch(() => {});
+    await server?.stop();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s)`);
+  console.log(`e2e: ${passed} passed, ${failed} failed`);
+  process.exitCode = failed === 0 && passed > 0 ? 0 : 1;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => process.exit(130));
+
+main().catch((err) => {
+  console.error(`e2e: ${err.message}`);
+  console.log(`e2e: ${results.filter((r) => r.ok).length} passed, ${results.filter((r) => !r.ok).length + 1} failed`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,215 @@
+import assert from 'node:assert/strict';
+import { createPublicKey, sign, verify } from 'node:crypto';
+import { parseConnectionFile, privateKeyFromJwk, checkBaseAddress, isLoopbackHost } from '../../../src/core/config/connectionFile';
+import type { FieldIssue } from '../../../src/core/config/fieldErrors';
+import { locateJsonError } from '../../../src/core/config/jsonText';
+import { connectionFile, otherJwk, secretValues, testJwk, toFileText, TEST_API_KEY } from './connectionFixture';
+
+type Mutable = Record<string, unknown> & { ServicePrincipalKey: Record<string, unknown> };
+
+function mutated(change: (file: Mutable) => void): string {
+  const file = connectionFile() as Mutable;
+  change(file);
+  return toFileText(file);
+}
+
+function errorsOf(text: string, source?: string, now?: Date, label = ""): FieldIssue[] {
+  const result = parseConnectionFile(text, source, now ? { now } : {});
+  assert.equal(result.ok, false, `expected the file to be refused ${label}`);
+  return result.errors;
+}
+
+function messageFor(issues: FieldIssue[], field: string): string {
+  const issue = issues.find((i) => i.field === field);
+  assert.ok(issue, `no issue for ${field}; got ${JSON.stringify(issues)}`);
+  return issue.message;
+}
+
+/** Catches even a fragment of a secret (12 characters) in any message. */
+function assertNoSecrets(issues: FieldIssue[]): void {
+  const text = JSON.stringify(issues);
+  for (const secret of secretValues()) {
+    for (let i = 0; i + 12 <= secret.length; i += 12) {
+      assert.ok(!text.includes(secret.slice(i, i + 12)), 'a secret fragment leaked into a message');
+    }
+  }
+}
+
+describe('connection file import', () => {
+  const now = new Date('2025-06-01T12:00:00Z');
+
+  it('accepts a file in the documented format and splits public facts from secrets', () => {
+    const result = parseConnectionFile(toFileText(connectionFile()), '/home/op/Downloads/SiteA.json', { now });
+    assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
+    const { account, secret } = result;
+    assert.equal(account.accountId, 'tenant123');
+    assert.equal(account.servicePrincipalId, '151');
+    assert.equal(account.clientId, '151@tenant123');
+    assert.equal(account.integrationName, 'SiteA');
+    assert.equal(account.keyId, 'urn:service:tenant123:SiteA:151');
+    assert.equal(account.keyBits, 2048);
+    assert.match(account.publicKeyFingerprint, /^SHA256:[A-Za-z0-9+/]{43}=$/);
+    assert.equal(account.source, 'SiteA.json');
+    assert.equal(account.importedAt, now.toISOString());
+    assert.equal(account.disableEncryption, false);
+    assert.deepEqual(account.certificateThumbprints, ['3F2A9C1E5B7D4E6F8A0B1C2D3E4F5A6B7C8D9E0F']);
+    // Trailing slashes are dropped so callers can append paths.
+    assert.deepEqual(account.baseAddresses.DocumentStoreBaseAddresses, ['https://tenant123-ds.clearance.example/api/v1']);
+    assert.deepEqual(account.baseAddresses.CADApiAddresses, []);
+    // The public part holds no secret.
+    const publicText = JSON.stringify(account);
+    for (const s of secretValues()) assert.ok(!publicText.includes(s));
+    assert.equal(secret.apiKey, TEST_API_KEY);
+    assert.deepEqual(Object.keys(secret.privateKeyJwk).sort(), ['d', 'dp', 'dq', 'e', 'kid', 'kty', 'n', 'p', 'q', 'qi']);
+    // The stored key really signs, and the signature checks against the file's public part.
+    const signature = sign('sha256', Buffer.from('x'), privateKeyFromJwk(secret.privateKeyJwk));
+    const pub = createPublicKey({ key: { kty: 'RSA', n: testJwk().n, e: testJwk().e }, format: 'jwk' });
+    assert.ok(verify('sha256', Buffer.from('x'), pub, signature));
+    assert.deepEqual(result.warnings, []);
+  });
+
+  it('accepts a UTF-8 byte order mark and loopback http addresses', () => {
+    const text = '\uFEFF' + mutated((f) => {
+      f.SecurityTokenServiceBaseAddresses = ['http://127.0.0.1:7001/connect'];
+      f.DocumentStoreBaseAddresses = ['http://localhost:7002/api/v1'];
+      f.ApiBaseAddresses = ['http://[::1]:7003'];
+    });
+    const result = parseConnectionFile(text, undefined, { now });
+    assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
+    assert.deepEqual(result.account.baseAddresses.ApiBaseAddresses, ['http://[::1]:7003']);
+  });
+
+  it('reports malformed JSON with line and column and without quoting the file', () => {
+    const good = toFileText(connectionFile());
+    // Break the file right after the private exponent: a trailing comma on the last member.
+    const broken = good.replace('"TenantId": "tenant123"', '"TenantId": "tenant123",');
+    const errors = errorsOf(broken);
+    assert.equal(errors.length, 1);
+    assert.equal(errors[0]?.field, '(file)');
+    const lines = broken.split('\r\n');
+    const expectedLine = lines.length; // the closing brace on the last line
+    assert.equal(errors[0]?.message, `not valid JSON at line ${expectedLine}, column 1: trailing comma before '}'`);
+
+    // A stray character inside the key object: the V8 message would quote the key.
+    const stray = good.replace(`"d": "${testJwk().d}"`, `"d": ${testJwk().d}`);
+    const strayErrors = errorsOf(stray);
+    assert.match(strayErrors[0]?.message ?? '', /^not valid JSON at line \d+, column \d+: unexpected character: expected a value$/);
+    assertNoSecrets(strayErrors);
+  });
+
+  it('locates JSON errors precisely', () => {
+    assert.deepEqual(locateJsonError('{\n  "a": 1\n  "b": 2\n}'), { line: 3, column: 3, message: "unexpected '\"': expected ',' or '}'" });
+    assert.deepEqual(locateJsonError('{"a": "x\ny"}'), { line: 1, column: 9, message: 'line break or control character inside a string' });
+    assert.deepEqual(locateJsonError('[1, 2'), { line: 1, column: 6, message: "unexpected end of file: expected ',' or ']'" });
+    assert.deepEqual(locateJsonError('{"a": 1} x'), { line: 1, column: 10, message: 'unexpected character: extra content after the end of the JSON value' });
+    assert.equal(locateJsonError('{"a": [1, 2.5e3, true, null, "\\u00e9"]}'), undefined);
+  });
+
+  it('refuses a key without its private parts, naming each missing part', () => {
+    const errors = errorsOf(mutated((f) => {
+      delete f.ServicePrincipalKey.d;
+      f.ServicePrincipalKey.qi = null;
+    }));
+    assert.equal(messageFor(errors, 'ServicePrincipalKey.d'), 'missing — the key must include its private parts');
+    assert.equal(messageFor(errors, 'ServicePrincipalKey.qi'), 'missing — the key must include its private parts');
+    assert.equal(errors.length, 2);
+  });
+
+  it('gives each broken field its own message', () => {
+    const cases: { change: (f: Mutable) => void; field: string; message: RegExp }[] = [
+      { change: (f) => (f.ServicePrincipalKey.kty = 'EC'), field: 'ServicePrincipalKey.kty', message: /^must be "RSA"; found "EC"$/ },
+      { change: (f) => delete f.ServicePrincipalKey.kty, field: 'ServicePrincipalKey.kty', message: /missing/ },
+      { change: (f) => (f.ServicePrincipalKey.n = 'abc+/=='), field: 'ServicePrincipalKey.n', message: /must be base64url/ },
+      { change: (f) => (f.ServicePrincipalKey.e = 65537), field: 'ServicePrincipalKey.e', message: /must be a base64url string; found a number/ },
+      { change: (f) => delete f.ServicePrincipalKey.kid, field: 'ServicePrincipalKey.kid', message: /missing — the key id is needed/ },
+      { change: (f) => (f.ServicePrincipalKey.nbf = '2024-13-45'), field: 'ServicePrincipalKey.nbf', message: /must be a date like "0001-01-01T00:00:00"/ },
+      { change: (f) => (f.ServicePrincipalKey.exp = '2025-01-01T00:00:00'), field: 'ServicePrincipalKey.exp', message: /the key expired on 2025-01-01T00:00:00.000Z/ },
+      { change: (f) => (f.ServicePrincipalKey.x5t = 5), field: 'ServicePrincipalKey.x5t', message: /must be a string or null/ },
+      { change: (f) => (f.ServicePrincipalKey.k = {}), field: 'ServicePrincipalKey.k', message: /must be null/ },
+      { change: (f) => (f.ServicePrincipalKey = 'key'), field: 'ServicePrincipalKey', message: /must be a JSON Web Key object; found a string/ },
+      { change: (f) => (f.ServicePrincipalKey.q = otherJwk().q), field: 'ServicePrincipalKey', message: /the private parts do not belong together/ },
+      { change: (f) => (f.ServicePrincipalKey.n = otherJwk().n), field: 'ServicePrincipalKey', message: /do not belong together|do not form a valid key/ },
+      { change: (f) => (f.TenantId = ''), field: 'TenantId', message: /^must not be empty$/ },
+      { change: (f) => (f.TenantId = 'a@b'), field: 'TenantId', message: /must not contain '@'/ },
+      { change: (f) => (f.ServicePrincipalId = 151), field: 'ServicePrincipalId', message: /must be a string; found a number \(write it in quotes: "151"\)/ },
+      { change: (f) => delete f.ServicePrincipalId, field: 'ServicePrincipalId', message: /^missing$/ },
+      { change: (f) => { f.tenantId = f.TenantId; delete f.TenantId; }, field: 'TenantId', message: /missing \(found 'tenantId': field names are case-sensitive\)/ },
+      { change: (f) => (f.DisableEncryption = 'false'), field: 'DisableEncryption', message: /must be true or false; found a string/ },
+      { change: (f) => (f.APIKey = null), field: 'APIKey', message: /must be a string; found null/ },
+      { change: (f) => (f.CertificateThumbprints = 'abc'), field: 'CertificateThumbprints', message: /must be a list of strings/ },
+      { change: (f) => (f.CertificateThumbprints = [7]), field: 'CertificateThumbprints[0]', message: /must be a non-empty string/ },
+      { change: (f) => (f.DocumentStoreBaseAddresses = ['http://ds.clearance.example/api']), field: 'DocumentStoreBaseAddresses[0]', message: /must use https:\/\/ \(plain http:\/\/ is allowed only for a loopback address\); found http:\/\/ds.clearance.example\/api/ },
+      { change: (f) => (f.KeyStoreBaseAddresses = ['ftp://ks.example/']), field: 'KeyStoreBaseAddresses[0]', message: /must be an https:\/\/ URL; found ftp:\/\// },
+      { change: (f) => (f.ApiBaseAddresses = ['not a url']), field: 'ApiBaseAddresses[0]', message: /is not a valid absolute URL/ },
+      { change: (f) => (f.ApiBaseAddresses = ['https://u:pw@api.example']), field: 'ApiBaseAddresses[0]', message: /must not contain a user name or password/ },
+      { change: (f) => (f.SecurityTokenServiceBaseAddresses = []), field: 'SecurityTokenServiceBaseAddresses', message: /must hold at least one URL/ },
+      { change: (f) => delete f.DocumentStoreBaseAddresses, field: 'DocumentStoreBaseAddresses', message: /^missing$/ },
+      { change: (f) => (f.SearchServiceBaseAddresses = 'https://x'), field: 'SearchServiceBaseAddresses', message: /must be a list of URLs; found a string/ },
+    ];
+    const all: FieldIssue[] = [];
+    for (const c of cases) {
+      const errors = errorsOf(mutated(c.change), undefined, now, c.field);
+      all.push(...errors);
+      assert.match(messageFor(errors, c.field), c.message, `case ${c.field}`);
+      assert.equal(errors.length, 1, `case ${c.field} should give one error, got ${JSON.stringify(errors)}`);
+    }
+    assertNoSecrets(all);
+  });
+
+  it('reports every problem of a file at once', () => {
+    const errors = errorsOf(mutated((f) => {
+      f.TenantId = 5;
+      f.DisableEncryption = 1;
+      delete f.ServicePrincipalKey.p;
+      f.ApiBaseAddresses = ['http://api.example'];
+    }));
+    assert.deepEqual(errors.map((e) => e.field).sort(), ['ApiBaseAddresses[0]', 'DisableEncryption', 'ServicePrincipalKey.p', 'TenantId']);
+  });
+
+  it('refuses a file that is not an object', () => {
+    assert.match(messageFor(errorsOf('[1, 2]'), '(file)'), /must be a JSON object/);
+  });
+
+  it('warns (not fails) on an unusual key id and takes the name from the file', () => {
+    const text = mutated((f) => (f.ServicePrincipalKey.kid = 'key-151'));
+    const result = parseConnectionFile(text, 'C:\\Users\\op\\North Gate.json'.replace(/\\/g, '/'), { now });
+    assert.ok(result.ok);
+    assert.equal(result.account.integrationName, 'North Gate');
+    assert.match(messageFor(result.warnings, 'ServicePrincipalKey.kid'), /does not have the usual shape/);
+  });
+
+  it('warns when the key id names another tenant, and on unknown fields', () => {
+    const result = parseConnectionFile(mutated((f) => {
+      f.ServicePrincipalKey.kid = 'urn:service:other:Site:B:151';
+      f.Extra = 1;
+    }), undefined, { now });
+    assert.ok(result.ok);
+    assert.equal(result.account.integrationName, 'Site:B');
+    assert.match(messageFor(result.warnings, 'ServicePrincipalKey.kid'), /names tenant "other" but TenantId is "tenant123"/);
+    assert.match(messageFor(result.warnings, 'Extra'), /not a known connection-file field/);
+  });
+
+  it('needs no key store when encryption is disabled, and says so', () => {
+    const result = parseConnectionFile(mutated((f) => {
+      f.DisableEncryption = true;
+      f.KeyStoreBaseAddresses = [];
+    }), undefined, { now });
+    assert.ok(result.ok);
+    assert.match(messageFor(result.warnings, 'DisableEncryption'), /without client-side encryption/);
+    assert.match(messageFor(errorsOf(mutated((f) => (f.KeyStoreBaseAddresses = []))), 'KeyStoreBaseAddresses'), /at least one URL/);
+  });
+
+  it('accepts real nbf/exp dates in the valid window', () => {
+    const result = parseConnectionFile(mutated((f) => {
+      f.ServicePrincipalKey.nbf = '2024-01-01T00:00:00.1234567Z';
+      f.ServicePrincipalKey.exp = '2030-01-01T00:00:00+02:00';
+    }), undefined, { now });
+    assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
+  });
+
+  it('knows loopback hosts', () => {
+    for (const host of ['127.0.0.1', '127.255.0.9', 'localhost', 'api.localhost', '[::1]']) assert.ok(isLoopbackHost(host), host);
+    for (const host of ['128.0.0.1', '127.0.0.256', 'localhost.example', '[::2]', '10.0.0.1']) assert.ok(!isLoopbackHost(host), host);
+    assert.deepEqual(checkBaseAddress('http://127.0.0.2:99/x/?q=1'), { message: 'must not have a query or fragment (http://127.0.0.2:99/x/)' });
+  });
+});
