@@ -39,19 +39,19 @@ function dpkgInstalled(pkg) {
 }
 
 /** Packages of DEBIAN_PACKAGES that are not installed. Throws where dpkg does not exist. */
-export function missingDebianPackages() {
+export function missingDebianPackages(packages = DEBIAN_PACKAGES) {
   if (spawnSync('dpkg-query', ['--version']).error) {
     throw new Error('dpkg-query not found: the offline VS Code tests need Debian (or Ubuntu) with apt.');
   }
-  return DEBIAN_PACKAGES.filter((p) => !dpkgInstalled(p));
+  return packages.filter((p) => !dpkgInstalled(p));
 }
 
 /**
  * Makes sure chromium, libkrb5-dev and ripgrep are installed. As root it runs
  * apt-get; otherwise it throws naming the command to run.
  */
-export function ensureDebianPackages() {
-  const missing = missingDebianPackages();
+export function ensureDebianPackages(packages = DEBIAN_PACKAGES) {
+  const missing = missingDebianPackages(packages);
   if (missing.length === 0) return;
   const command = `apt-get update && apt-get install -y --no-install-recommends ${missing.join(' ')}`;
   if (!isRoot()) {
@@ -61,7 +61,7 @@ export function ensureDebianPackages() {
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   run('apt-get', ['update'], { env });
   run('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { env });
-  const still = missingDebianPackages();
+  const still = missingDebianPackages(packages);
   if (still.length) throw new Error(`apt-get finished but these packages are still missing: ${still.join(', ')}`);
 }
 

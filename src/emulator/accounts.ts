@@ -16,7 +16,7 @@ const FIRST_SERVICE_PRINCIPAL_ID = 151;
 /** .NET's DateTime.MinValue, as the vendor's connection files carry it. */
 const DOTNET_MIN_DATE = '0001-01-01T00:00:00';
 
-export interface PublicRsaJwk {
+export interface PublicRsaJwk extends crypto.JsonWebKey {
   kty: 'RSA';
   n: string;
   e: string;

@@ -158,7 +158,7 @@ export function errorReply(err: unknown, log: (msg: string) => void): Reply {
 
 export function serialise(reply: Reply): { status: number; headers: Record<string, string>; payload: Buffer } {
   const headers: Record<string, string> = { 'cache-control': 'no-store', ...reply.headers };
-  let payload = Buffer.alloc(0);
+  let payload: Buffer = Buffer.alloc(0);
   if (reply.body !== undefined) {
     if (Buffer.isBuffer(reply.body)) payload = reply.body;
     else {

@@ -2,15 +2,17 @@
 // with the extension loaded as a development extension (or installed from the
 // packaged .vsix named by CLEARANCE_VSIX); headless Chromium clicks through it.
 // Each check is one test; a failing check leaves a screenshot in test-results/.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchChromium, startCodeServer, workbenchUrl } from '../../scripts/code-server.mjs';
 import { ROOT, ensureCodeServer, ensureDebianPackages } from '../../scripts/vscode-offline.mjs';
 import { Workbench } from './workbench.mjs';
 
+// Screenshots land in test-results/ first and reach media/screenshots/ (the README's evidence) only when every check passed.
 const SCREENSHOTS = path.join(ROOT, 'media', 'screenshots');
 const FAILURES = path.join(ROOT, 'test-results');
+const SHOTS = path.join(FAILURES, 'screenshots');
 const VIEWPORT = { width: 1280, height: 800 };
 const OVERALL_TIMEOUT_MS = Number(process.env.CLEARANCE_E2E_TIMEOUT_MS ?? 5 * 60_000);
 // A scratch copy of the extension may replace the project (to see the checks fail).
@@ -78,8 +80,8 @@ async function runChecks(wb) {
     if (buttons < 1) throw new Error('no "Import Connection File" button in the welcome views');
   });
 
-  await check(wb, 'screenshot media/screenshots/console-empty.png (1280x800)', async () => {
-    const file = path.join(SCREENSHOTS, 'console-empty.png');
+  await check(wb, 'screenshot of the empty console, console-empty.png (1280x800)', async () => {
+    const file = path.join(SHOTS, 'console-empty.png');
     await wb.screenshot(file, { blur: true });
     const { width, height } = pngSize(file);
     if (width !== VIEWPORT.width || height !== VIEWPORT.height) throw new Error(`screenshot is ${width}x${height}`);
@@ -94,7 +96,7 @@ async function runChecks(wb) {
     if (!value.startsWith('/')) throw new Error(`the picker's input is "${value}", not a path`);
     const title = (await wb.quickInputTitle()) ?? '';
     if (!/connection/i.test(title)) throw new Error(`the picker's title is "${title}"`);
-    await wb.screenshot(path.join(SCREENSHOTS, 'import-connection-file.png'));
+    await wb.screenshot(path.join(SHOTS, 'import-connection-file.png'));
     await wb.page.keyboard.press('Escape');
     await picker.waitFor({ state: 'hidden' });
   });
@@ -111,6 +113,7 @@ async function main() {
   if (!vsix && !existsSync(path.join(extensionDir, 'dist', 'extension.js'))) throw new Error('dist/extension.js is missing: run node scripts/build.mjs first');
   ensureDebianPackages();
   await ensureCodeServer();
+  rmSync(SHOTS, { recursive: true, force: true });
 
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'clearance-e2e-'));
   const workspace = path.join(scratch, 'workspace');
@@ -141,6 +144,11 @@ async function main() {
   }
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;
+  if (failed === 0 && existsSync(SHOTS)) {
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    for (const f of readdirSync(SHOTS)) copyFileSync(path.join(SHOTS, f), path.join(SCREENSHOTS, f));
+    console.log(`screenshots saved to ${path.relative(ROOT, SCREENSHOTS)}/: ${readdirSync(SHOTS).join(', ')}`);
+  }
   console.log(`(${((Date.now() - started) / 1000).toFixed(1)} s)`);
   console.log(`e2e: ${passed} passed, ${failed} failed`);
   process.exitCode = failed === 0 && passed > 0 ? 0 : 1;

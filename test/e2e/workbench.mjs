@@ -86,7 +86,7 @@ export class Workbench {
   async screenshot(file, { blur = false } = {}) {
     mkdirSync(path.dirname(file), { recursive: true });
     await this.page.mouse.move(900, 600);
-    if (blur) await this.page.evaluate(() => /** @type {HTMLElement | null} */ (document.activeElement)?.blur());
+    if (blur) await this.page.locator(':focus').evaluateAll((els) => els.forEach((e) => e.blur()));
     await this.page.locator('.monaco-hover, .workbench-hover-container').first().waitFor({ state: 'hidden', timeout: 3_000 }).catch(() => {});
     await this.page.waitForTimeout(300);
     await this.page.screenshot({ path: file });

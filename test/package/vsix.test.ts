@@ -42,7 +42,7 @@ describe('the packaged .vsix', function () {
     dir = mkdtempSync(path.join(os.tmpdir(), 'clearance-vsix-'));
     vsix = path.join(dir, 'clearance-console.vsix');
     execFileSync('node', ['scripts/build.mjs', '--production'], { cwd: root, stdio: 'inherit' });
-    execFileSync('npx', ['vsce', 'package', '--no-dependencies', '--out', vsix], { cwd: root, stdio: 'inherit' });
+    execFileSync('npx', ['vsce', 'package', '--no-dependencies', '--no-rewrite-relative-links', '--out', vsix], { cwd: root, stdio: 'inherit' });
     entries = await listZip(vsix);
   });
 

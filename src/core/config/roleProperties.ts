@@ -249,8 +249,7 @@ export async function prepareArchiveFolder(folder: string, options: PrepareArchi
   result.folder = folder = path.resolve(folder);
 
   try {
-    const made = await fs.mkdir(folder, { recursive: true });
-    result.created = made !== undefined;
+    result.created = await mkdirEachLevel(folder);
   } catch (error) {
     const code = errnoCode(error);
     if (code === 'ENOTDIR' || code === 'EEXIST') return fail(`cannot be created at ${folder}: a part of this path is a file, not a folder`);
@@ -315,4 +314,29 @@ export function formatBytes(bytes: number): string {
 function errnoCode(error: unknown): string | undefined {
   const code = typeof error === 'object' && error !== null ? (error as { code?: unknown }).code : undefined;
   return typeof code === 'string' ? code : undefined;
+}
+
+/**
+ * mkdir -p, one level at a time: Node 20's recursive mkdir never returns on some
+ * read-only file systems (/proc), and an operator's typo must fail, not hang.
+ */
+async function mkdirEachLevel(folder: string): Promise<boolean> {
+  const missing: string[] = [];
+  for (let at = folder; ; at = path.dirname(at)) {
+    try {
+      await fs.stat(at);
+      break;
+    } catch (error) {
+      if (errnoCode(error) !== 'ENOENT' || path.dirname(at) === at) throw error;
+      missing.unshift(at);
+    }
+  }
+  for (const level of missing) {
+    try {
+      await fs.mkdir(level);
+    } catch (error) {
+      if (errnoCode(error) !== 'EEXIST') throw error;
+    }
+  }
+  return missing.length > 0;
 }

@@ -126,7 +126,7 @@ describe('connection file import', () => {
       { change: (f) => (f.ServicePrincipalKey.exp = '2025-01-01T00:00:00'), field: 'ServicePrincipalKey.exp', message: /the key expired on 2025-01-01T00:00:00.000Z/ },
       { change: (f) => (f.ServicePrincipalKey.x5t = 5), field: 'ServicePrincipalKey.x5t', message: /must be a string or null/ },
       { change: (f) => (f.ServicePrincipalKey.k = {}), field: 'ServicePrincipalKey.k', message: /must be null/ },
-      { change: (f) => (f.ServicePrincipalKey = 'key'), field: 'ServicePrincipalKey', message: /must be a JSON Web Key object; found a string/ },
+      { change: (f) => ((f as Record<string, unknown>).ServicePrincipalKey = 'key'), field: 'ServicePrincipalKey', message: /must be a JSON Web Key object; found a string/ },
       { change: (f) => (f.ServicePrincipalKey.q = otherJwk().q), field: 'ServicePrincipalKey', message: /the private parts do not belong together/ },
       { change: (f) => (f.ServicePrincipalKey.n = otherJwk().n), field: 'ServicePrincipalKey', message: /do not belong together|do not form a valid key/ },
       { change: (f) => (f.TenantId = ''), field: 'TenantId', message: /^must not be empty$/ },
