@@ -30,6 +30,7 @@ const stages = [
   { name: 'unit', cmd: ['npx', 'mocha'], counts: mochaCounts },
   { name: 'package', cmd: ['npx', 'mocha', '--config', 'test/package/.mocharc.json'], counts: mochaCounts },
   { name: 'integration', cmd: ['node', 'test/integration/launch-offline.mjs'], counts: summaryLine('integration') },
+  { name: 'start', cmd: ['node', 'test/start/start.test.mjs'], counts: summaryLine('start') },
   { name: 'e2e', cmd: ['node', 'test/e2e/run.mjs'], counts: summaryLine('e2e'), env: () => (existsSync(vsix) ? { CLEARANCE_VSIX: vsix } : {}) },
 ];
 
