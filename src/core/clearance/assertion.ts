@@ -6,6 +6,9 @@ import type { ConnectionFile, ServicePrincipalKey } from './api';
 /** Lifetime of an assertion; the service refuses longer ones. */
 export const ASSERTION_LIFETIME_SECONDS = 300;
 
+/** What signing in needs: a whole ConnectionFile fits, and so does AccountStore.signingCredentials(). */
+export type SigningCredentials = Pick<ConnectionFile, 'ServicePrincipalId' | 'TenantId' | 'ServicePrincipalKey'>;
+
 /** `<ServicePrincipalId>@<TenantId>`: client_id, iss and sub of the assertion. */
 export function clientIdOf(connection: Pick<ConnectionFile, 'ServicePrincipalId' | 'TenantId'>): string {
   return `${connection.ServicePrincipalId}@${connection.TenantId}`;
@@ -17,8 +20,8 @@ export function toSigningJwk(key: ServicePrincipalKey): JWK {
   return { kty, n, e, d, p, q, dp, dq, qi };
 }
 
-/** Signs a fresh assertion for the token endpoint at `tokenUrl`. */
-export async function createClientAssertion(connection: ConnectionFile, tokenUrl: string, now: Date): Promise<string> {
+/** Signs a fresh assertion (new jti) for the token endpoint at `tokenUrl`. */
+export async function createClientAssertion(connection: SigningCredentials, tokenUrl: string, now: Date): Promise<string> {
   const key = await importJWK(toSigningJwk(connection.ServicePrincipalKey), 'RS256');
   const clientId = clientIdOf(connection);
   const iat = Math.floor(now.getTime() / 1000);

@@ -4,6 +4,7 @@
 
 import { randomUUID, type KeyObject } from 'node:crypto';
 import type Keyv from 'keyv';
+import type { SigningCredentials } from '../clearance/assertion';
 import { parseConnectionFile, privateKeyFromJwk, type AccountInfo, type AccountSecret } from './connectionFile';
 import { TypedEvent } from './events';
 import type { FieldIssue } from './fieldErrors';
@@ -132,17 +133,22 @@ export class AccountStore {
   }
 
   async loadCredentials(): Promise<AccountCredentials> {
-    const record = await this.readRecord();
-    if (!record) throw new AccountNotConnectedError();
-    const raw = await this.secrets.get(record.secretKey);
-    if (raw === undefined) throw new AccountSecretMissingError(record.info.accountId);
-    let secret: AccountSecret;
+    const { record, secret } = await this.loadSecret();
     try {
-      secret = JSON.parse(raw) as AccountSecret;
       return { privateKey: privateKeyFromJwk(secret.privateKeyJwk), keyId: record.info.keyId, apiKey: secret.apiKey };
     } catch {
-      throw new Error(`The stored private key of account ${record.info.accountId} is damaged. Import the connection file again.`);
+      throw damaged(record.info.accountId);
     }
+  }
+
+  /** What TokenProvider signs its assertions with (the `credentials` callback). */
+  async signingCredentials(): Promise<SigningCredentials> {
+    const { record, secret } = await this.loadSecret();
+    return {
+      ServicePrincipalId: record.info.servicePrincipalId,
+      TenantId: record.info.accountId,
+      ServicePrincipalKey: { ...secret.privateKeyJwk },
+    };
   }
 
   /** Deletes secrets left by an interrupted import or disconnect (safe to call at start-up). */
@@ -160,6 +166,24 @@ export class AccountStore {
     const next = this.queue.then(work, work);
     this.queue = next.catch(() => undefined);
     return next;
+  }
+
+  private async loadSecret(): Promise<{ record: AccountRecord; secret: AccountSecret }> {
+    const record = await this.readRecord();
+    if (!record) throw new AccountNotConnectedError();
+    const raw = await this.secrets.get(record.secretKey);
+    if (raw === undefined) throw new AccountSecretMissingError(record.info.accountId);
+    let secret: AccountSecret;
+    try {
+      secret = JSON.parse(raw) as AccountSecret;
+    } catch {
+      throw damaged(record.info.accountId);
+    }
+    const jwk = secret?.privateKeyJwk as Partial<AccountSecret['privateKeyJwk']> | undefined;
+    if (!jwk || jwk.kty !== 'RSA' || typeof jwk.d !== 'string' || typeof jwk.n !== 'string' || typeof jwk.kid !== 'string') {
+      throw damaged(record.info.accountId);
+    }
+    return { record, secret };
   }
 
   private async readRecord(): Promise<AccountRecord | undefined> {
@@ -209,6 +233,10 @@ export class AccountStore {
       this.onWarning('Could not update the list of stored account secrets; will retry later.');
     }
   }
+}
+
+function damaged(accountId: string): Error {
+  return new Error(`The stored private key of account ${accountId} is damaged. Import the connection file again.`);
 }
 
 function describe(error: unknown): string {

@@ -5,7 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import type { RoleProxy } from '../net/proxy';
 import { describeType, isPlainObject, type FieldIssue } from './fieldErrors';
+import type { SecretStore } from './secretStore';
 
 export interface ProxySettings {
   enabled: boolean;
@@ -80,7 +82,7 @@ export function validateRoleProperties(input: unknown, options: ValidateRoleProp
   if (bw !== undefined) {
     const { min, max } = ROLE_PROPERTY_LIMITS.maximumBandwidthMbps;
     if (typeof bw !== 'number' || !Number.isFinite(bw)) {
-      errors.push({ field: 'maximumBandwidthMbps', message: `must be a number of megabits per second; found ${describeType(bw)}` });
+      errors.push({ field: 'maximumBandwidthMbps', message: `must be a number of megabits per second; found ${typeof bw === 'number' ? bw : describeType(bw)}` });
     } else if (bw < min || bw > max) {
       errors.push({ field: 'maximumBandwidthMbps', message: `must be between ${min} and ${max} Mbps; found ${bw}` });
     } else maximumBandwidthMbps = bw;
@@ -164,6 +166,38 @@ function validateProxy(input: unknown, errors: FieldIssue[], warnings: FieldIssu
     warnings.push({ field: 'proxy.enabled', message: 'a proxy host is set but the proxy is off' });
   }
   return errors.length > before ? undefined : { enabled, host, port, username };
+}
+
+/** Why `password` cannot be the proxy password; undefined when it can. */
+export function proxyPasswordProblem(password: string): string | undefined {
+  if (CONTROL_CHARS.test(password)) return 'must not contain control characters';
+  if (password.length > 1024) return 'is too long (at most 1024 characters)';
+  return undefined;
+}
+
+/**
+ * Keeps the proxy password in the SecretStore (never in the properties); an empty one is
+ * removed. Answers the problem (field `proxy.password`) instead of storing a bad one.
+ */
+export async function saveProxyPassword(secrets: SecretStore, password: string | undefined): Promise<FieldIssue[]> {
+  if (password === undefined || password === '') {
+    await secrets.delete(PROXY_PASSWORD_SECRET_KEY);
+    return [];
+  }
+  const problem = proxyPasswordProblem(password);
+  if (problem) return [{ field: 'proxy.password', message: problem }];
+  await secrets.store(PROXY_PASSWORD_SECRET_KEY, password);
+  return [];
+}
+
+/** The role's proxy as HttpClient takes it: the properties plus the password from the SecretStore. */
+export async function roleProxyOf(settings: ProxySettings, secrets: SecretStore): Promise<RoleProxy> {
+  const proxy: RoleProxy = { enabled: settings.enabled, host: settings.host, port: settings.port, username: settings.username };
+  if (settings.enabled && settings.username) {
+    const password = await secrets.get(PROXY_PASSWORD_SECRET_KEY);
+    if (password !== undefined) proxy.password = password;
+  }
+  return proxy;
 }
 
 /** Why `host` is not an IPv4 address or host name; undefined when it is one. */

@@ -83,7 +83,7 @@ export class TokenBucket {
 
   /**
    * Resolves once `bytes` tokens were granted. Consumers are served round-robin in
-   * pieces of at most one bucket, so a large request does not starve the others.
+   * pieces of at most half a bucket, so a large request does not starve the others.
    */
   take(bytes: number, signal?: AbortSignal): Promise<void> {
     if (!(bytes >= 0) || !Number.isFinite(bytes)) return Promise.reject(new RangeError(`bytes must be a finite number >= 0; got ${bytes}`));
@@ -137,7 +137,9 @@ export class TokenBucket {
           this.finish(head, head.remaining);
           continue;
         }
-        const piece = Math.min(head.remaining, this.capacity);
+        // Half a bucket at most: a timer that fires late then accrues into the other half
+        // instead of being cut off at capacity, which would lose rate on every wait.
+        const piece = Math.min(head.remaining, this.capacity / 2);
         if (this.tokens + 1e-6 >= piece) {
           this.tokens = Math.max(0, this.tokens - piece);
           this.queue.shift();

@@ -53,15 +53,26 @@ export class ServiceError extends Error {
   }
 }
 
-/** 407 from the role's proxy: the user name or password is wrong (or missing). */
+/** 407: a proxy (the role's, or one from the environment) refused the credentials or wants some. */
 export class ProxyAuthenticationError extends ServiceError {
-  constructor(facts: RequestFacts & { status: number; statusText: string; body?: string | Uint8Array }, proxy: string) {
+  /** `host:port` of the role's proxy; undefined for a proxy from the environment. */
+  readonly proxy?: string;
+
+  constructor(
+    facts: RequestFacts & { status: number; statusText: string; body?: string | Uint8Array },
+    proxy: string | { environment: true },
+  ) {
+    const role = typeof proxy === 'string';
     super(
       facts,
-      `The proxy ${proxy} refused the credentials (407 Proxy Authentication Required) for ${facts.method} ${facts.url}: ` +
-        'check the proxy user name and password in Role Properties.',
+      role
+        ? `The proxy ${proxy} refused the credentials (407 Proxy Authentication Required) for ${facts.method} ${facts.url}: ` +
+            'check the proxy user name and password in Role Properties.'
+        : `The proxy from the environment (HTTPS_PROXY / HTTP_PROXY) asked for credentials (407 Proxy Authentication Required) ` +
+            `for ${facts.method} ${facts.url}: put the user name and password in Role Properties > Use proxy, or in the proxy URL.`,
     );
     this.name = 'ProxyAuthenticationError';
+    if (role) this.proxy = proxy;
   }
 }
 

@@ -17,10 +17,11 @@ export interface HttpRequest {
   method?: string;
   headers?: Record<string, string>;
   /**
-   * The body, or a function that makes a fresh one per attempt. A stream given directly
-   * cannot be sent twice, so such a request is tried once; pass a factory to allow retries.
+   * The body, or a function that makes a fresh one per attempt (it may be async, e.g. to
+   * sign a new assertion). A stream given directly cannot be sent twice, so such a request
+   * is tried once; pass a factory to allow retries.
    */
-  body?: BodyInput | (() => BodyInput);
+  body?: BodyInput | (() => BodyInput | Promise<BodyInput>);
   /** Sent as Content-Length. Set it for stream bodies: otherwise they go chunked. */
   contentLength?: number;
   /** Limit for this call, headers and (for request()) the whole body; default from the client. */
@@ -85,6 +86,25 @@ const TLS_TRUST_CODES = new Set([
   'CERT_NOT_YET_VALID',
   'CERT_UNTRUSTED',
   'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** Failures of the connection itself: worth another attempt. */
+const TRANSIENT_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'EHOSTDOWN',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'ENETRESET',
+  'ERR_STREAM_PREMATURE_CLOSE',
+  'ERR_SOCKET_CONNECTION_TIMEOUT',
+  'ERR_SSL_WRONG_VERSION_NUMBER', // a TLS-intercepting proxy hiccup or a server restarting
 ]);
 
 class TimeoutSignal extends Error {}
@@ -165,6 +185,7 @@ export class HttpClient {
   ): Promise<T> {
     const method = (init.method ?? 'GET').toUpperCase();
     const safeUrl = redactUrl(url);
+    checkUrl(url, method, safeUrl);
     const replayable = init.body === undefined || typeof init.body === 'function' || !isStream(init.body);
     const mayRetry = replayable && (init.retryable ?? IDEMPOTENT_METHODS.has(method));
     const maxAttempts = mayRetry ? Math.max(1, this.policy.maxAttempts) : 1;
@@ -176,7 +197,8 @@ export class HttpClient {
       const { error, retryAfterMs } = outcome;
       if (!outcome.retryable || attempt >= maxAttempts) throw error;
       if (retryAfterMs !== undefined && retryAfterMs > this.policy.maxRetryAfterMs) throw error;
-      const delayMs = retryAfterMs ?? backoffDelayMs(attempt, this.policy, this.random);
+      // Never sooner than the server asked, and never a tight loop on "Retry-After: 0".
+      const delayMs = Math.max(retryAfterMs ?? 0, backoffDelayMs(attempt, this.policy, this.random));
       this.onRetry?.({ method, url: safeUrl, attempt, delayMs, reason: error.message });
       await this.clock.sleep(delayMs, init.signal);
     }
@@ -191,6 +213,8 @@ export class HttpClient {
     consume: (res: Response, attempts: number, method: string) => Promise<T>,
     headersOnly: boolean,
   ): Promise<Outcome<T>> {
+    // The caller's own failure (e.g. signing a body) is not a network error: it is not retried.
+    const body = toBodyInit(typeof init.body === 'function' ? await init.body() : init.body);
     const timeoutMs = init.timeoutMs ?? this.timeoutMs;
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(new TimeoutSignal()), timeoutMs);
@@ -201,7 +225,6 @@ export class HttpClient {
     try {
       const headers: Record<string, string> = { 'User-Agent': this.userAgent, ...init.headers };
       if (init.contentLength !== undefined) headers['Content-Length'] = String(init.contentLength);
-      const body = toBodyInit(typeof init.body === 'function' ? init.body() : init.body);
       const res = await this.fetchFn(url, {
         method,
         headers,
@@ -213,13 +236,17 @@ export class HttpClient {
       });
       if (headersOnly) clearTimeout(timer);
 
-      const proxyName = describeProxy(this.proxy);
-      if (res.status === 407 && proxyName) {
+      if (res.status === 407) {
+        // Only a proxy answers 407: the role's, or else one from the environment.
         const errBody = await readBody(res, ERROR_BODY_BYTES, true).catch(() => undefined);
+        const proxyName = describeProxy(this.proxy);
         return {
           done: false,
           retryable: false,
-          error: new ProxyAuthenticationError({ ...facts, status: 407, statusText: res.statusText, body: asBody(errBody) }, proxyName),
+          error: new ProxyAuthenticationError(
+            { ...facts, status: 407, statusText: res.statusText, body: asBody(errBody) },
+            proxyName ?? { environment: true },
+          ),
         };
       }
       const accepted = init.acceptStatus ? init.acceptStatus(res.status) : res.status >= 200 && res.status < 300;
@@ -262,7 +289,7 @@ export class HttpClient {
         done: false,
         retryable: false,
         error: new NetworkError(
-          { ...facts, code, detail: `the server's TLS certificate is not trusted (${code}); if your site uses its own CA, add it as an extra CA file`, ...(via ? { via } : {}) },
+          { ...facts, code, detail: describeTlsCode(code), ...(via ? { via } : {}) },
           { cause: scrubCause(error) },
         ),
       };
@@ -270,13 +297,30 @@ export class HttpClient {
     const detail = code ? describeCode(code) : scrubMessage(error);
     return {
       done: false,
-      retryable: true,
+      // Only what the network did is worth another try; a malformed request fails the same way again.
+      retryable: code !== undefined && TRANSIENT_CODES.has(code),
       error: new NetworkError({ ...facts, ...(code ? { code } : {}), detail, ...(via ? { via } : {}) }, { cause: scrubCause(error) }),
     };
   }
 }
 
 // ---------------------------------------------------------------------------------------
+
+/** A URL the client will not send: refused before any attempt, with no secret in the message. */
+function checkUrl(url: string, method: string, safeUrl: string): void {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new TypeError(`${method}: not a valid absolute URL (${safeUrl.slice(0, 100)})`);
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') {
+    throw new TypeError(`${method} ${safeUrl}: only http:// and https:// URLs can be called`);
+  }
+  if (parsed.username || parsed.password) {
+    throw new TypeError(`${method} ${safeUrl}: the URL must not carry a user name or password`);
+  }
+}
 
 async function loadCa(file: string | undefined): Promise<string[] | undefined> {
   if (!file) return undefined;
@@ -387,6 +431,19 @@ function describeCode(code: string): string {
       return 'the connection closed before the whole answer arrived';
     default:
       return `connection failed (${code})`;
+  }
+}
+
+function describeTlsCode(code: string): string {
+  switch (code) {
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return `the server's TLS certificate is not issued for this host name (${code})`;
+    case 'CERT_HAS_EXPIRED':
+      return `the server's TLS certificate has expired (${code})`;
+    case 'CERT_NOT_YET_VALID':
+      return `the server's TLS certificate is not valid yet; check this computer's clock (${code})`;
+    default:
+      return `the server's TLS certificate is not trusted (${code}); if your site uses its own CA (or a proxy that inspects TLS), add it as an extra CA file`;
   }
 }
 

@@ -3,7 +3,15 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FieldIssue } from '../../../src/core/config/fieldErrors';
-import { prepareArchiveFolder, proxyHostProblem, validateRoleProperties } from '../../../src/core/config/roleProperties';
+import {
+  PROXY_PASSWORD_SECRET_KEY,
+  prepareArchiveFolder,
+  proxyHostProblem,
+  roleProxyOf,
+  saveProxyPassword,
+  validateRoleProperties,
+} from '../../../src/core/config/roleProperties';
+import { FileSecretStore } from '../../../src/core/config/secretStore';
 
 function errorsOf(input: unknown): FieldIssue[] {
   const result = validateRoleProperties(input);
@@ -77,6 +85,50 @@ describe('role properties', () => {
     assert.match(errorsOf({ archiveDestinationFolder: '/a', proxy: { username: 'dom:user' } })[0]?.message ?? '', /must not contain ':'/);
   });
 
+  it('bounds the polling interval on both sides and refuses what is not a finite whole number', () => {
+    for (const [value, message] of [
+      [4, /between 5 and 3600 seconds; found 4/],
+      [3601, /between 5 and 3600 seconds; found 3601/],
+      [-30, /between 5 and 3600 seconds; found -30/],
+      [Number.POSITIVE_INFINITY, /whole number of seconds; found Infinity/],
+      [Number.NaN, /whole number of seconds; found NaN/],
+      ['30', /whole number of seconds; found a string/],
+      [null, /whole number of seconds; found null/],
+    ] as const) {
+      const errors = errorsOf({ archiveDestinationFolder: '/a', pollingIntervalSeconds: value });
+      assert.deepEqual(errors.map((e) => e.field), ['pollingIntervalSeconds'], String(value));
+      assert.match(errors[0]?.message ?? '', message);
+    }
+  });
+
+  it('takes a fractional bandwidth in Mbps and refuses one out of range or not a number', () => {
+    const ok = validateRoleProperties({ archiveDestinationFolder: '/a', maximumBandwidthMbps: 2.5, throttlingEnabled: false });
+    assert.ok(ok.ok);
+    assert.equal(ok.value.maximumBandwidthMbps, 2.5);
+    assert.equal(ok.value.throttlingEnabled, false);
+    for (const [value, message] of [
+      [10001, /between 0.1 and 10000 Mbps; found 10001/],
+      [0.05, /between 0.1 and 10000 Mbps; found 0.05/],
+      [-1, /between 0.1 and 10000 Mbps; found -1/],
+      [Number.NaN, /must be a number of megabits per second; found NaN/],
+      [true, /found a boolean/],
+    ] as const) {
+      assert.match(errorsOf({ archiveDestinationFolder: '/a', maximumBandwidthMbps: value })[0]?.message ?? '', message, String(value));
+    }
+  });
+
+  it('refuses bad proxy ports and user names by field', () => {
+    for (const port of [0, -1, 65536, 8080.5]) {
+      assert.deepEqual(errorsOf({ archiveDestinationFolder: '/a', proxy: { enabled: true, host: 'proxy', port } }).map((e) => e.field), ['proxy.port'], String(port));
+    }
+    assert.match(errorsOf({ archiveDestinationFolder: '/a', proxy: { username: 'a\nb' } })[0]?.message ?? '', /control characters/);
+    assert.match(errorsOf({ archiveDestinationFolder: '/a', proxy: { username: 'u'.repeat(257) } })[0]?.message ?? '', /too long/);
+    assert.match(errorsOf({ archiveDestinationFolder: '/a', proxy: 'http://proxy:3128' })[0]?.message ?? '', /proxy: must be an object|must be an object/);
+    const off = validateRoleProperties({ archiveDestinationFolder: '/a', proxy: { enabled: false, host: 'proxy.example' } });
+    assert.ok(off.ok);
+    assert.match(off.warnings.find((w) => w.field === 'proxy.enabled')?.message ?? '', /host is set but the proxy is off/);
+  });
+
   it('notes that the bandwidth cap stays on behind a proxy (unlike the vendor role)', () => {
     const result = validateRoleProperties({ archiveDestinationFolder: '/a', proxy: { enabled: true, host: '10.0.0.8', port: 3128, username: 'site' } });
     assert.ok(result.ok);
@@ -100,6 +152,44 @@ describe('role properties', () => {
       [`${'a'.repeat(64)}.example`, /letters, digits, hyphens and dots/],
     ];
     for (const [host, message] of bad) assert.match(proxyHostProblem(host) ?? '', message, host);
+  });
+});
+
+describe('proxy password', () => {
+  let dir: string;
+  let secrets: FileSecretStore;
+  beforeEach(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'clearance-proxy-secret-'));
+    secrets = new FileSecretStore(path.join(dir, 'secrets.json'));
+  });
+  afterEach(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it('lives in the secret store and joins the properties only to make the proxy HttpClient uses', async () => {
+    const props = validateRoleProperties({ archiveDestinationFolder: '/a', proxy: { enabled: true, host: 'proxy.corp.example', port: 3128, username: 'site' } });
+    assert.ok(props.ok);
+    assert.deepEqual(await saveProxyPassword(secrets, 'pä:ss wörd'), []);
+    assert.equal(await secrets.get(PROXY_PASSWORD_SECRET_KEY), 'pä:ss wörd');
+    assert.ok(!JSON.stringify(props.value).includes('pä:ss'));
+    assert.deepEqual(await roleProxyOf(props.value.proxy, secrets), {
+      enabled: true,
+      host: 'proxy.corp.example',
+      port: 3128,
+      username: 'site',
+      password: 'pä:ss wörd',
+    });
+    // No user name: no password is sent, whatever is stored.
+    assert.equal((await roleProxyOf({ ...props.value.proxy, username: '' }, secrets)).password, undefined);
+    assert.equal((await fs.stat(path.join(dir, 'secrets.json'))).mode & 0o777, 0o600);
+  });
+
+  it('refuses a password with control characters without storing it, and removes an empty one', async () => {
+    assert.deepEqual(await saveProxyPassword(secrets, 'good'), []);
+    assert.deepEqual(await saveProxyPassword(secrets, 'bad\r\npass'), [{ field: 'proxy.password', message: 'must not contain control characters' }]);
+    assert.equal(await secrets.get(PROXY_PASSWORD_SECRET_KEY), 'good');
+    assert.deepEqual(await saveProxyPassword(secrets, ''), []);
+    assert.equal(await secrets.get(PROXY_PASSWORD_SECRET_KEY), undefined);
   });
 });
 
@@ -142,6 +232,14 @@ describe('archive destination folder', () => {
     const result = await prepareArchiveFolder('/proc/clearance-archive');
     assert.equal(result.ok, false);
     assert.match(result.errors[0]?.message ?? '', /cannot be created at \/proc\/clearance-archive/);
+  });
+
+  it('fails on an existing folder it cannot write to', async () => {
+    // sysfs refuses new files even to root.
+    const result = await prepareArchiveFolder('/sys');
+    assert.equal(result.ok, false);
+    assert.deepEqual(result.errors.map((e) => e.field), ['archiveDestinationFolder']);
+    assert.match(result.errors[0]?.message ?? '', /^\/sys is not writable/);
   });
 
   it('warns when free space is low', async () => {
