@@ -207,15 +207,18 @@ export class AgentService {
   /** Returns lapsed leases and keeps a discovery job available per tenant. */
   async sweep(): Promise<void> {
     const now = this.now();
-    for (const job of this.d.jobs.all()) {
-      if (job.state !== 'Locked' || !job.leaseExpiresUtc || Date.parse(job.leaseExpiresUtc) > now.getTime()) continue;
+    const lapsed = [...this.d.jobs.scan()].filter(
+      ([, j]) => j.state === 'Locked' && j.leaseExpiresUtc !== null && Date.parse(j.leaseExpiresUtc) <= now.getTime(),
+    );
+    for (const [jobId] of lapsed) {
+      const job = this.d.jobs.get(jobId);
+      if (!job) continue;
       this.d.log(`job ${job.jobId}: lease of ${job.lockedBy} lapsed; the job is open again`);
       await this.reopen(job, 'lease expired');
     }
-    for (const tenantId of this.d.tenants()) {
-      const live = this.d.jobs.all().some((j) => j.tenantId === tenantId && j.type === 'discovery' && (j.state === 'Open' || j.state === 'Locked'));
-      if (!live) await this.newJob(tenantId, 'discovery', {});
-    }
+    const withDiscovery = new Set<string>();
+    for (const [, j] of this.d.jobs.scan()) if (j.type === 'discovery' && (j.state === 'Open' || j.state === 'Locked')) withDiscovery.add(j.tenantId);
+    for (const tenantId of this.d.tenants()) if (!withDiscovery.has(tenantId)) await this.newJob(tenantId, 'discovery', {});
   }
 
   private async reopen(job: JobRecord, reason: string): Promise<void> {
@@ -248,7 +251,7 @@ export class AgentService {
   private async complete(job: JobRecord, principal: Principal, agentId: string, raw: unknown): Promise<void> {
     const now = this.now();
     if (job.type === 'discovery') {
-      const result: DiscoveryJobResult = parse(discoveryResult, raw ?? undefined);
+      const result: DiscoveryJobResult = discoveryResult(raw ?? undefined, 'result');
       const ids = new Set<string>();
       result.cameras.forEach((c, i) => {
         if (ids.has(c.id)) throw badRequest(`result.cameras[${i}].id`, `camera ${c.id} is listed twice`);
@@ -263,10 +266,10 @@ export class AgentService {
       job.result = result;
       await this.newJob(job.tenantId, 'discovery', {}, new Date(now.getTime() + this.d.discoveryIntervalSeconds * 1000));
     } else if (job.type === 'thumbnail') {
-      const result: ThumbnailJobResult = parse(thumbnailResult, raw ?? undefined);
+      const result: ThumbnailJobResult = thumbnailResult(raw ?? undefined, 'result');
       job.result = result;
     } else {
-      const result: MediaRequestJobResult = parse(mediaResult, raw ?? undefined);
+      const result: MediaRequestJobResult = mediaResult(raw ?? undefined, 'result');
       const payload = job.payload as MediaRequestJobPayload;
       const req = this.d.requests.get(payload.requestId);
       if (!req) throw notFound(`video request ${payload.requestId}`);
@@ -318,7 +321,7 @@ export class AgentService {
         auth: true,
         handler: ({ params, principal, query }) => {
           tenantCheck(principal!, params.tenantId);
-          const agentId = parse(agentIdCheck, query.get('agentId') ?? undefined) ?? principal!.clientId;
+          const agentId = agentIdCheck(query.get('agentId') ?? undefined, 'agentId') ?? principal!.clientId;
           const type = query.get('type');
           if (type !== null && !(AGENT_JOB_TYPES as readonly string[]).includes(type)) throw badRequest('type', `must be one of ${AGENT_JOB_TYPES.join(', ')}`);
           const now = this.now().getTime();

@@ -13,6 +13,7 @@ import {
   StorageSharedKeyCredential,
   type ContainerClient,
 } from '@azure/storage-blob';
+import { blobPathOf, BlobPutCounter } from './blobStats';
 import type { FaultPlan } from './faults';
 
 /** Azurite's well-known development account. */
@@ -102,6 +103,8 @@ export class BlobGateway {
   readonly credential = new StorageSharedKeyCredential(DEV_ACCOUNT, DEV_ACCOUNT_KEY);
   readonly service: BlobServiceClient;
   private readonly containers = new Map<string, ContainerClient>();
+  /** What the gateway received per blob (admin route /admin/api/v1/blob/puts). */
+  readonly stats: BlobPutCounter;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -110,15 +113,18 @@ export class BlobGateway {
     private readonly proxy: http.Server,
     /** The proxy's URL, handed out in upload URIs. */
     readonly publicUrl: string,
+    stats: BlobPutCounter,
   ) {
+    this.stats = stats;
     this.service = new BlobServiceClient(`${azuriteUrl}/${DEV_ACCOUNT}`, this.credential);
   }
 
   static async start(options: { location: string; host: string; faults: FaultPlan; log: (m: string) => void }): Promise<BlobGateway> {
     const { child, url } = await startAzurite(options.location, '127.0.0.1', options.log);
     const target = new URL(url);
+    const stats = new BlobPutCounter();
     const proxy = http.createServer((req, res) => {
-      void forward(req, res, target, options.faults);
+      forward(req, res, target, options.faults, stats).catch(() => res.destroy());
     });
     proxy.on('clientError', (_err, socket) => socket.destroy());
     try {
@@ -132,7 +138,12 @@ export class BlobGateway {
     }
     const addr = proxy.address() as AddressInfo;
     const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-    return new BlobGateway(child, url, proxy, `http://${hostPart}:${addr.port}`);
+    return new BlobGateway(child, url, proxy, `http://${hostPart}:${addr.port}`, stats);
+  }
+
+  /** Process id of the Azurite child. */
+  get azuritePid(): number | undefined {
+    return this.child.pid;
   }
 
   async container(tenantId: string): Promise<ContainerClient> {
@@ -169,15 +180,35 @@ export class BlobGateway {
   }
 }
 
-async function forward(req: http.IncomingMessage, res: http.ServerResponse, target: URL, faults: FaultPlan): Promise<void> {
+async function forward(req: http.IncomingMessage, res: http.ServerResponse, target: URL, faults: FaultPlan, stats: BlobPutCounter): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://proxy');
   const route = blobRouteName(req.method ?? 'GET', url.searchParams);
+  try {
+    decodeURIComponent(url.pathname);
+  } catch {
+    // Azure answers this itself; Azurite would fail with a 500.
+    req.resume();
+    const r = azureError(400, 'InvalidUri', 'The requested URI does not represent any resource on the server.');
+    res.writeHead(r.status, r.headers);
+    res.end(r.body);
+    return;
+  }
+  const blobPath = blobPathOf(url.pathname);
+  if (blobPath !== undefined && route === 'blob.putBlock') {
+    // Counted on arrival, whatever the answer: a block cut or rejected was still sent.
+    stats.putBlock(blobPath, url.searchParams.get('blockid') ?? '');
+  } else if (blobPath !== undefined && route === 'blob.putBlockList') stats.putBlockList(blobPath);
   const fired = faults.take(route, ['status', 'latency', 'reset', 'blockReject']);
   for (const f of fired) if (f.kind === 'latency') await new Promise((r) => setTimeout(r, f.latencyMs ?? 0));
   const terminal = fired.find((f) => f.kind !== 'latency');
   const declared = Number(req.headers['content-length'] ?? 0);
+  // Attached only where the body is consumed: a 'data' listener starts the flow.
+  const countBody = (): void => {
+    if (blobPath !== undefined && route === 'blob.putBlock') req.on('data', (d: Buffer) => stats.received(blobPath, d.length));
+  };
 
   if (terminal && (terminal.kind === 'status' || (terminal.kind === 'blockReject' && route === 'blob.putBlock'))) {
+    countBody();
     req.resume();
     await new Promise((r) => req.once('end', r));
     const reply =
@@ -190,7 +221,7 @@ async function forward(req: http.IncomingMessage, res: http.ServerResponse, targ
               ? 'The block was rejected.'
               : 'The MD5 value specified in the request did not match with the MD5 value calculated by the server.',
           );
-    if (terminal.kind === 'status' && terminal.status !== 500) reply.headers['retry-after'] = String(terminal.retryAfterSeconds ?? 1);
+    if (terminal.kind === 'status' && (terminal.status !== 500 || terminal.retryAfterSeconds !== undefined)) reply.headers['retry-after'] = String(terminal.retryAfterSeconds ?? 1);
     res.writeHead(reply.status, reply.headers);
     res.end(reply.body);
     return;
@@ -198,6 +229,7 @@ async function forward(req: http.IncomingMessage, res: http.ServerResponse, targ
   if (terminal?.kind === 'reset' && declared > 0) {
     // Cut the upload in the middle of its body, before Azurite sees it.
     let seen = 0;
+    countBody();
     req.on('data', (d: Buffer) => {
       seen += d.length;
       if (seen >= declared / 2) req.socket.destroy();
@@ -232,5 +264,6 @@ async function forward(req: http.IncomingMessage, res: http.ServerResponse, targ
       res.end(r.body);
     } else res.destroy();
   });
+  countBody();
   req.pipe(upstream);
 }

@@ -17,6 +17,7 @@ import type { Accounts } from './accounts';
 import type { BlobGateway } from './blobGateway';
 import type { Clock } from './clock';
 import { badRequest, conflict, forbidden, HttpError, notFound, type Reply, type RouteDef } from './http';
+import type { IdempotencyKeys } from './idempotency';
 import type { Collection } from './metadataStore';
 import type { Principal } from './tokenService';
 import { arr, int, isoDate, obj, oneOf, optional, parse, record, str, text } from './validate';
@@ -96,6 +97,10 @@ export function permissionOf(policies: AccessPolicy[], principal: Principal): Pe
 
 function requirePermission(policies: AccessPolicy[], principal: Principal, needed: PermissionLevel, what: string): void {
   const has = permissionOf(policies, principal);
+  return requireLevel(has, needed, what);
+}
+
+function requireLevel(has: PermissionLevel | undefined, needed: PermissionLevel, what: string): void {
   if (has === undefined) throw forbidden(`${what}: the caller has no access`);
   if (rank(has) < rank(needed)) throw forbidden(`${what}: the caller has ${has}, ${needed} is needed`);
 }
@@ -127,6 +132,7 @@ export interface DocumentStoreDeps {
   resources: Collection<ResourceRecord>;
   cases: Collection<CaseRecord>;
   blobs: BlobGateway;
+  idempotency: IdempotencyKeys;
   clock: Clock;
   log: (m: string) => void;
 }
@@ -138,11 +144,22 @@ export class DocumentStore {
     if (tenantId !== principal.tenantId) throw forbidden(`tenant ${tenantId}: the token is for tenant ${principal.tenantId}`);
   }
 
+  /** The caller's level on evidence: its own policies, or those of a case that holds it. */
+  evidencePermission(e: EvidenceRecord, principal: Principal): PermissionLevel | undefined {
+    let best = permissionOf(e.AccessPolicies ?? [], principal);
+    for (const caseId of e.CaseIds) {
+      const c = this.d.cases.get(caseId);
+      const level = c ? permissionOf(c.AccessPolicies, principal) : undefined;
+      if (level !== undefined && (best === undefined || rank(level) > rank(best))) best = level;
+    }
+    return best;
+  }
+
   evidenceFor(principal: Principal, tenantId: string, evidenceId: string, needed: PermissionLevel): EvidenceRecord {
     this.tenantOf(principal, tenantId);
     const e = this.d.evidence.get(evidenceId);
     if (!e || e.TenantId !== tenantId) throw notFound(`evidence ${evidenceId}`);
-    requirePermission(e.AccessPolicies ?? [], principal, needed, `evidence ${evidenceId}`);
+    requireLevel(this.evidencePermission(e, principal), needed, `evidence ${evidenceId}`);
     return e;
   }
 
@@ -155,10 +172,10 @@ export class DocumentStore {
   }
 
   /** Creates a case on behalf of the service (a request without a case). */
-  async createCase(tenantId: string, body: Omit<Case, 'CaseId' | 'State' | 'CreatedTimeUtc' | 'EvidenceIds'>): Promise<CaseRecord> {
+  async createCase(tenantId: string, body: Omit<Case, 'CaseId' | 'State' | 'CreatedTimeUtc' | 'EvidenceIds'>, caseId = id()): Promise<CaseRecord> {
     const rec: CaseRecord = {
       ...body,
-      CaseId: id(),
+      CaseId: caseId,
       State: 'Open',
       EvidenceIds: [],
       CreatedTimeUtc: this.d.clock.now().toISOString(),
@@ -190,22 +207,66 @@ export class DocumentStore {
     return c && c.TenantId === tenantId ? c : undefined;
   }
 
+  /** Removes evidence with its resources, their blobs, and its links from cases. */
+  private async removeEvidence(e: EvidenceRecord): Promise<void> {
+    const resources = this.d.resources.all().filter((x) => x.EvidenceId === e.EvidenceId);
+    for (const r of resources) {
+      try {
+        await (await this.d.blobs.container(r.TenantId)).getBlobClient(r.BlobName).deleteIfExists();
+      } catch (err) {
+        this.d.log(`could not delete the blob of resource ${r.ResourceId}: ${(err as Error).message}`);
+      }
+      await this.d.resources.delete(r.ResourceId);
+    }
+    for (const caseId of e.CaseIds) {
+      const c = this.d.cases.get(caseId);
+      if (c && c.EvidenceIds.includes(e.EvidenceId)) {
+        c.EvidenceIds = c.EvidenceIds.filter((x) => x !== e.EvidenceId);
+        await this.d.cases.put(c.CaseId, c);
+      }
+    }
+    await this.d.evidence.delete(e.EvidenceId);
+    await this.d.idempotency.markGone([e.EvidenceId, ...resources.map((r) => r.ResourceId)]);
+  }
+
   /** Deletes evidence left incomplete for 24 h, with its resources and blobs. */
   async sweep(): Promise<void> {
     const cutoff = this.d.clock.now().getTime() - INCOMPLETE_EVIDENCE_TTL_MS;
-    for (const e of this.d.evidence.all()) {
-      if (e.State !== 'Incomplete' || Date.parse(e.CreatedTimeUtc) > cutoff) continue;
-      for (const r of this.d.resources.all().filter((x) => x.EvidenceId === e.EvidenceId)) {
-        try {
-          await (await this.d.blobs.container(r.TenantId)).getBlobClient(r.BlobName).deleteIfExists();
-        } catch (err) {
-          this.d.log(`purge: could not delete blob of resource ${r.ResourceId}: ${(err as Error).message}`);
-        }
-        await this.d.resources.delete(r.ResourceId);
-      }
-      await this.d.evidence.delete(e.EvidenceId);
+    const due = [...this.d.evidence.scan()].filter(([, e]) => e.State === 'Incomplete' && Date.parse(e.CreatedTimeUtc) <= cutoff);
+    for (const [evidenceId] of due) {
+      const e = this.d.evidence.get(evidenceId);
+      if (!e) continue;
+      await this.removeEvidence(e);
       this.d.log(`purged incomplete evidence ${e.EvidenceId} (older than 24 h)`);
     }
+  }
+
+  /** Answer of resource creation (and of its replay): the resource with a fresh upload URI. */
+  private resourceCreated(rec: ResourceRecord, status: number): Reply {
+    // The SAS is checked by Azurite against the real time, not the injectable clock.
+    const realNow = Date.now();
+    const created: ResourceCreated = {
+      ...publicResource(rec),
+      UploadUri: this.d.blobs.uploadUri(rec.Container, rec.BlobName, new Date(realNow - 5 * 60000), new Date(realNow + UPLOAD_URI_LIFETIME_MS)),
+      UploadUriExpiresUtc: new Date(this.d.clock.now().getTime() + UPLOAD_URI_LIFETIME_MS).toISOString(),
+    };
+    return { status, body: created };
+  }
+
+  /** The plain content of a complete resource: decrypted with the account's key unless it went up plain. */
+  private async content(r: ResourceRecord): Promise<Reply> {
+    const blob = (await this.d.blobs.container(r.TenantId)).getBlobClient(r.BlobName);
+    const props = await blob.getProperties();
+    const metaKey = Object.keys(props.metadata ?? {}).find((k) => k.toLowerCase() === ENCRYPTION_METADATA_NAME);
+    const download = await blob.download(0);
+    if (!download.readableStreamBody) throw new Error('blob download has no body');
+    const headers = { 'content-type': 'application/octet-stream', 'content-disposition': `attachment; filename="${r.Name.replace(/["\\\r\n]/g, '_')}"` };
+    if (!metaKey) return { status: 200, headers, stream: download.readableStreamBody };
+    const tenant = this.d.accounts.tenant(r.TenantId);
+    if (!tenant) throw new Error(`tenant ${r.TenantId} is missing`);
+    const decryptor = createBlobDecryptor({ encryptionData: parseEncryptionData(props.metadata![metaKey]), privateKey: tenant.encryptionPrivateJwk });
+    download.readableStreamBody.on('error', (err) => decryptor.destroy(err));
+    return { status: 200, headers, stream: download.readableStreamBody.pipe(decryptor) };
   }
 
   private async verifyBlob(r: ResourceRecord, size: number, sha256: string | undefined): Promise<void> {
@@ -302,27 +363,57 @@ export class DocumentStore {
         path: `${P}/tenant/:tenantId/evidence`,
         auth: true,
         body: 'json',
-        handler: async ({ params, principal, body }) => {
+        handler: async ({ req, params, principal, body, routeName, path }) => {
           this.tenantOf(principal!, params.tenantId);
           const input = parse(evidenceCreate, body);
           const tenant = this.d.accounts.tenant(params.tenantId);
           if (input.CategoryId && !tenant?.categories.some((c) => c.CategoryId === input.CategoryId)) {
             throw badRequest('CategoryId', `unknown category ${input.CategoryId}`);
           }
-          const rec: EvidenceRecord = {
-            ...input,
-            AccessPolicies: withOwner(input.AccessPolicies, principal!),
-            EvidenceId: id(),
-            State: 'Incomplete',
-            ConcurrencyId: id(),
-            CreatedTimeUtc: now(),
-            CompletedTimeUtc: null,
-            CaseIds: [],
-            TenantId: params.tenantId,
-            CreatedBy: principal!.clientId,
-          };
-          await this.d.evidence.put(rec.EvidenceId, rec);
-          return ok(publicEvidence(rec), 201);
+          return this.d.idempotency.run({
+            req,
+            clientId: principal!.clientId,
+            route: routeName,
+            path,
+            body,
+            existing: (evidenceId) => {
+              const e = this.evidenceExists(params.tenantId, evidenceId);
+              return e ? ok(publicEvidence(e)) : undefined;
+            },
+            create: async (evidenceId) => {
+              const rec: EvidenceRecord = {
+                ...input,
+                AccessPolicies: withOwner(input.AccessPolicies, principal!),
+                EvidenceId: evidenceId,
+                State: 'Incomplete',
+                ConcurrencyId: id(),
+                CreatedTimeUtc: now(),
+                CompletedTimeUtc: null,
+                CaseIds: [],
+                TenantId: params.tenantId,
+                CreatedBy: principal!.clientId,
+              };
+              await this.d.evidence.put(rec.EvidenceId, rec);
+              return ok(publicEvidence(rec), 201);
+            },
+          });
+        },
+      },
+      {
+        name: 'evidence.list',
+        method: 'GET',
+        path: `${P}/tenant/:tenantId/evidence`,
+        auth: true,
+        handler: ({ params, principal, query }) => {
+          this.tenantOf(principal!, params.tenantId);
+          const state = optional(oneOf(['Incomplete', 'Complete'] as const))(query.get('state') ?? undefined, 'state');
+          const visible = [...this.d.evidence.scan()]
+            .map(([, e]) => e)
+            .filter((e) => e.TenantId === params.tenantId && (state === undefined || e.State === state))
+            .filter((e) => this.evidencePermission(e, principal!) !== undefined)
+            .sort((a, b) => a.CreatedTimeUtc.localeCompare(b.CreatedTimeUtc))
+            .map((e) => publicEvidence(structuredClone(e)));
+          return ok(visible);
         },
       },
       {
@@ -331,6 +422,19 @@ export class DocumentStore {
         path: `${P}/tenant/:tenantId/evidence/:evidenceId`,
         auth: true,
         handler: ({ params, principal }) => ok(publicEvidence(this.evidenceFor(principal!, params.tenantId, params.evidenceId, 'ViewOnly'))),
+      },
+      {
+        name: 'evidence.delete',
+        method: 'DELETE',
+        path: `${P}/tenant/:tenantId/evidence/:evidenceId`,
+        auth: true,
+        handler: async ({ params, principal }) => {
+          const e = this.evidenceFor(principal!, params.tenantId, params.evidenceId, 'Manage');
+          if (e.State === 'Complete') throw conflict(`evidence ${e.EvidenceId} is complete: only incomplete evidence can be canceled`);
+          await this.removeEvidence(e);
+          this.d.log(`evidence ${e.EvidenceId} canceled by ${principal!.clientId}`);
+          return { status: 204 };
+        },
       },
       {
         name: 'evidence.complete',
@@ -355,41 +459,39 @@ export class DocumentStore {
         path: `${P}/tenant/:tenantId/evidence/:evidenceId/resource`,
         auth: true,
         body: 'json',
-        handler: async ({ params, principal, body }) => {
+        handler: async ({ req, params, principal, body, routeName, path }) => {
           const e = this.evidenceFor(principal!, params.tenantId, params.evidenceId, 'Edit');
           const input = parse(resourceCreate, body);
-          if (e.State === 'Complete') throw conflict(`evidence ${e.EvidenceId} is complete: no more resources can be added`);
-          const container = await this.d.blobs.container(params.tenantId);
-          const resourceId = id();
-          const rec: ResourceRecord = {
-            ResourceId: resourceId,
-            EvidenceId: e.EvidenceId,
-            Name: input.Name,
-            MimeType: input.MimeType,
-            StartTimeUtc: input.StartTimeUtc ?? null,
-            EndTimeUtc: input.EndTimeUtc ?? null,
-            TimeOffset: input.TimeOffset ?? 0,
-            UploadedTimeUtc: null,
-            UploadedBy: { KId: principal!.kid, Username: principal!.name, PrincipalId: principal!.clientId, PrincipalType: 'Integration' },
-            Parent: input.Parent ?? null,
-            Thumbnail: input.Thumbnail ?? null,
-            UploadCertificateThumbprint: null,
-            State: 'Pending',
-            Size: null,
-            TenantId: params.tenantId,
-            Container: container.containerName,
-            BlobName: `${e.EvidenceId}/${resourceId}`,
+          const existing = (resourceId: string): Reply | undefined => {
+            const r = this.d.resources.get(resourceId);
+            return r && r.EvidenceId === e.EvidenceId ? this.resourceCreated(r, 200) : undefined;
           };
-          await this.d.resources.put(resourceId, rec);
-          const start = this.d.clock.now();
-          // The SAS is checked by Azurite against the real time, not the injectable clock.
-          const realNow = Date.now();
-          const created: ResourceCreated = {
-            ...publicResource(rec),
-            UploadUri: this.d.blobs.uploadUri(rec.Container, rec.BlobName, new Date(realNow - 5 * 60000), new Date(realNow + UPLOAD_URI_LIFETIME_MS)),
-            UploadUriExpiresUtc: new Date(start.getTime() + UPLOAD_URI_LIFETIME_MS).toISOString(),
+          const create = async (resourceId: string): Promise<Reply> => {
+            if (e.State === 'Complete') throw conflict(`evidence ${e.EvidenceId} is complete: no more resources can be added`);
+            const container = await this.d.blobs.container(params.tenantId);
+            const rec: ResourceRecord = {
+              ResourceId: resourceId,
+              EvidenceId: e.EvidenceId,
+              Name: input.Name,
+              MimeType: input.MimeType,
+              StartTimeUtc: input.StartTimeUtc ?? null,
+              EndTimeUtc: input.EndTimeUtc ?? null,
+              TimeOffset: input.TimeOffset ?? 0,
+              UploadedTimeUtc: null,
+              UploadedBy: { KId: principal!.kid, Username: principal!.name, PrincipalId: principal!.clientId, PrincipalType: 'Integration' },
+              Parent: input.Parent ?? null,
+              Thumbnail: input.Thumbnail ?? null,
+              UploadCertificateThumbprint: null,
+              State: 'Pending',
+              Size: null,
+              TenantId: params.tenantId,
+              Container: container.containerName,
+              BlobName: `${e.EvidenceId}/${resourceId}`,
+            };
+            await this.d.resources.put(resourceId, rec);
+            return this.resourceCreated(rec, 201);
           };
-          return ok(created, 201);
+          return this.d.idempotency.run({ req, clientId: principal!.clientId, route: routeName, path, body, existing, create });
         },
       },
       {
@@ -412,6 +514,19 @@ export class DocumentStore {
           const r = this.d.resources.get(params.resourceId);
           if (!r || r.EvidenceId !== params.evidenceId) throw notFound(`resource ${params.resourceId}`);
           return ok(publicResource(r));
+        },
+      },
+      {
+        name: 'resource.content',
+        method: 'GET',
+        path: `${P}/tenant/:tenantId/evidence/:evidenceId/resource/:resourceId/content`,
+        auth: true,
+        handler: async ({ params, principal }) => {
+          this.evidenceFor(principal!, params.tenantId, params.evidenceId, 'ViewAndDownload');
+          const r = this.d.resources.get(params.resourceId);
+          if (!r || r.EvidenceId !== params.evidenceId) throw notFound(`resource ${params.resourceId}`);
+          if (r.State !== 'Complete') throw conflict(`resource ${r.ResourceId} is not complete`);
+          return this.content(r);
         },
       },
       {
@@ -444,7 +559,7 @@ export class DocumentStore {
         path: `${P}/case/:tenantId`,
         auth: true,
         body: 'json',
-        handler: async ({ params, principal, body }) => {
+        handler: async ({ req, params, principal, body, routeName, path }) => {
           this.tenantOf(principal!, params.tenantId);
           const input = parse(caseCreate, body);
           const tenant = this.d.accounts.tenant(params.tenantId);
@@ -454,12 +569,25 @@ export class DocumentStore {
           if (input.CategoryId && !tenant?.categories.some((x) => x.CategoryId === input.CategoryId)) {
             throw badRequest('CategoryId', `unknown category ${input.CategoryId}`);
           }
-          const rec = await this.createCase(params.tenantId, {
-            ...input,
-            AccessPolicies: withOwner(input.AccessPolicies, principal!),
-            CreatedBy: principal!.clientId,
+          return this.d.idempotency.run({
+            req,
+            clientId: principal!.clientId,
+            route: routeName,
+            path,
+            body,
+            existing: (caseId) => {
+              const c = this.caseExists(params.tenantId, caseId);
+              return c ? ok(publicCase(c)) : undefined;
+            },
+            create: async (caseId) => {
+              const rec = await this.createCase(
+                params.tenantId,
+                { ...input, AccessPolicies: withOwner(input.AccessPolicies, principal!), CreatedBy: principal!.clientId },
+                caseId,
+              );
+              return ok(publicCase(rec), 201);
+            },
           });
-          return ok(publicCase(rec), 201);
         },
       },
       {

@@ -2,31 +2,13 @@
 // seen working. A fault names a route (exact, a "prefix.*" pattern, or "*"),
 // a kind, and optionally how many times it fires.
 import { randomUUID } from 'node:crypto';
+import { EMULATOR_FAULT_KINDS, type EmulatorFault, type EmulatorFaultKind, type EmulatorFaultSpec } from '../core/clearance/api';
 import { InputError, int, oneOf, optional, obj, parse, str } from './validate';
 
-export const FAULT_KINDS = ['status', 'latency', 'reset', 'tokenExpiry', 'blockReject'] as const;
-export type FaultKind = (typeof FAULT_KINDS)[number];
-
-export interface FaultSpec {
-  /** Route name ("resource.complete", "blob.putBlock"), "prefix.*", or "*". */
-  route: string;
-  kind: FaultKind;
-  /** status: 429, 500 or 503; blockReject: the Azure status (default 400). */
-  status?: number;
-  /** Retry-After seconds sent with status faults (429/503 default 1). */
-  retryAfterSeconds?: number;
-  /** latency: milliseconds added before the route runs. */
-  latencyMs?: number;
-  /** blockReject: the Azure error code (default Md5Mismatch). */
-  code?: string;
-  /** How many times it fires; unlimited when absent. */
-  count?: number;
-}
-
-export interface Fault extends FaultSpec {
-  id: string;
-  fired: number;
-}
+export const FAULT_KINDS = EMULATOR_FAULT_KINDS;
+export type FaultKind = EmulatorFaultKind;
+export type FaultSpec = EmulatorFaultSpec;
+export type Fault = EmulatorFault;
 
 const ROUTE_PATTERN = /^(\*|[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*(\.\*)?)$/;
 

@@ -24,6 +24,8 @@ export interface Reply {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
+  /** A streamed body (instead of `body`), sent chunked. */
+  stream?: NodeJS.ReadableStream;
 }
 
 /** jsonOptional: an empty body reads as {}. */
@@ -32,6 +34,8 @@ export type BodyKind = 'json' | 'jsonOptional' | 'form' | 'none';
 export interface RouteContext<P = unknown> {
   req: IncomingMessage;
   params: Record<string, string>;
+  /** The request path, without the query. */
+  path: string;
   query: URLSearchParams;
   body: unknown;
   principal: P | undefined;

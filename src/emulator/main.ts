@@ -1,3 +1,4 @@
+#!/usr/bin/env node
 // clearance-emulator: the command line of the local Clearance service.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -97,6 +98,8 @@ async function start(argv: string[]): Promise<void> {
   };
   process.on('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // Started with an IPC channel (by a test or the extension): stop when the parent is gone.
+  if (process.connected) process.on('disconnect', () => shutdown('parent gone'));
 }
 
 function readConnection(file: string): ConnectionFile {

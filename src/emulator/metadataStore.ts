@@ -32,6 +32,11 @@ export class Collection<T> {
     return [...this.items].map(([k, v]) => [k, structuredClone(v)]);
   }
 
+  /** The live records, not copied: for scans that only read (a sweep on every request). */
+  *scan(): IterableIterator<[string, Readonly<T>]> {
+    yield* this.items;
+  }
+
   size(): number {
     return this.items.size;
   }

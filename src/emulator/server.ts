@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import * as path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import type { ConnectionFile, EncryptionKeyResponse } from '../core/clearance/api';
 import {
   Accounts,
@@ -27,6 +28,7 @@ import { DemoRequester } from './demo';
 import { DocumentStore, type CaseRecord, type EvidenceRecord, type ResourceRecord } from './documentStore';
 import { FaultPlan, checkFaultSpec, type FaultSpec } from './faults';
 import { errorReply, HttpError, notFound, parseBody, readBody, Router, serialise, type Reply, type RouteDef } from './http';
+import { IdempotencyKeys, type IdempotencyRecord } from './idempotency';
 import { MetadataStore } from './metadataStore';
 import { TokenService, type Principal } from './tokenService';
 import { bool, obj, optional, parse, str } from './validate';
@@ -63,8 +65,20 @@ export interface EmulatorUrls {
   blob: string;
 }
 
+/** One route of the service's own router (the blob gateway speaks Azure's protocol). */
+export interface RouteInfo {
+  name: string;
+  method: string;
+  path: string;
+  auth: boolean;
+}
+
 export interface RunningEmulator {
   baseUrl: string;
+  /** Every route the service answers, for docs and tests. */
+  routes: RouteInfo[];
+  /** Process id of the Azurite child (gone after stop()). */
+  azuritePid: number | undefined;
   urls: EmulatorUrls;
   /** The ready connection file of the default integration. */
   connectionFilePath: string;
@@ -82,6 +96,7 @@ export interface RunningEmulator {
 /** Written at start, removed at stop: lets the CLI find a running service. */
 export interface RuntimeFile {
   pid: number;
+  azuritePid?: number;
   baseUrl: string;
   connectionFilePath: string;
   tenantId: string;
@@ -100,6 +115,40 @@ function processAlive(pid: number): boolean {
     return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * After a crash of the service, its Azurite child notices the closed IPC channel
+ * and shuts down on its own, saving its metadata: wait for that before a new
+ * Azurite opens the same folder. Killed when it takes too long.
+ */
+async function awaitStaleAzurite(location: string, log: (line: string) => void): Promise<void> {
+  let pid: number | undefined;
+  try {
+    pid = (JSON.parse(fs.readFileSync(path.join(location, RUNTIME_FILE), 'utf8')) as RuntimeFile).azuritePid;
+  } catch {
+    return;
+  }
+  if (!pid || !processAlive(pid)) return;
+  let cmdline = '';
+  try {
+    cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    /* not Linux, or gone */
+  }
+  // A reused pid is someone else's process.
+  if (cmdline && !cmdline.includes(path.join(location, 'blob'))) return;
+  log(`waiting for the Azurite of the previous run (pid ${pid}) to finish`);
+  for (let i = 0; i < 150 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  if (processAlive(pid)) {
+    log(`Azurite pid ${pid} did not stop: killing it`);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone meanwhile */
+    }
+    for (let i = 0; i < 50 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -143,6 +192,7 @@ async function openState(location: string) {
     jobs: await meta.collection<JobRecord>('jobs'),
     cameras: await meta.collection<CameraRecord>('cameras'),
     requests: await meta.collection<RequestRecord>('requests'),
+    idempotency: await meta.collection<IdempotencyRecord>('idempotency'),
     service: await meta.collection<ServiceState>('service'),
   };
 }
@@ -177,6 +227,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   const other = runningOn(location);
   if (other) throw new Error(`another service (pid ${other.pid}) already runs on ${location} at ${other.baseUrl}`);
   fs.mkdirSync(location, { recursive: true });
+  await awaitStaleAzurite(location, log);
 
   const s = await openState(location);
   if (s.meta.openReport.tornTail) log('metadata journal: dropped a torn last line (an unacknowledged write from a crash)');
@@ -193,7 +244,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     await s.meta.close();
     throw err;
   }
-  const documents = new DocumentStore({ accounts, evidence: s.evidence, resources: s.resources, cases: s.cases, blobs, clock, log });
+  const idempotency = new IdempotencyKeys(s.idempotency, clock);
+  const documents = new DocumentStore({ accounts, evidence: s.evidence, resources: s.resources, cases: s.cases, blobs, idempotency, clock, log });
   const agents = new AgentService({
     jobs: s.jobs,
     cameras: s.cameras,
@@ -302,6 +354,34 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       },
     },
     {
+      name: 'admin.blob.puts',
+      method: 'GET',
+      path: '/admin/api/v1/blob/puts',
+      auth: true,
+      handler: () => ({ status: 200, body: blobs.stats.puts() }),
+    },
+    {
+      name: 'admin.blob.puts.reset',
+      method: 'DELETE',
+      path: '/admin/api/v1/blob/puts',
+      auth: true,
+      handler: () => {
+        blobs.stats.reset();
+        return { status: 204 };
+      },
+    },
+    {
+      name: 'admin.blob.received',
+      method: 'GET',
+      path: '/admin/api/v1/blob/received',
+      auth: true,
+      handler: ({ query }) => {
+        const blob = query.get('blob');
+        if (blob !== null && (blob.length === 0 || blob.length > 1024)) throw new HttpError(400, 'invalid_request', 'blob: must be 1-1024 characters', { field: 'blob' });
+        return { status: 200, body: blobs.stats.timeline(blob ?? undefined) };
+      },
+    },
+    {
       name: 'admin.accounts.create',
       method: 'POST',
       path: '/admin/api/v1/tenant/:tenantId/integrations',
@@ -334,6 +414,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         await documents.sweep();
         await agents.sweep();
         await tokens.sweep();
+        await idempotency.sweep();
       })().finally(() => (sweeping = undefined));
     }
     await sweeping;
@@ -355,7 +436,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         req.resume();
         const status = terminal.status ?? 503;
         const headers: Record<string, string> = {};
-        if (status !== 500) headers['retry-after'] = String(terminal.retryAfterSeconds ?? 1);
+        if (status !== 500 || terminal.retryAfterSeconds !== undefined) headers['retry-after'] = String(terminal.retryAfterSeconds ?? 1);
         const code = status === 429 ? 'too_many_requests' : status === 503 ? 'service_unavailable' : 'internal_error';
         throw new HttpError(status, code, `injected fault on ${route.name}`, { headers, oauth: oauthRoute });
       }
@@ -371,7 +452,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       }
       const raw = await readBody(req, bodyLimit);
       const body = parseBody(route.body ?? 'none', req, raw, oauthRoute);
-      reply = await route.handler({ req, params, query: url.searchParams, body, principal, routeName: route.name });
+      reply = await route.handler({ req, params, path: url.pathname, query: url.searchParams, body, principal, routeName: route.name });
     } catch (err) {
       reply = errorReply(err, log);
       if (err instanceof HttpError && err.status === 413) reply.headers = { ...reply.headers, connection: 'close' };
@@ -379,6 +460,17 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         const b = reply.body as { error: string; message: string };
         reply.body = { error: b.error, error_description: b.message };
       }
+    }
+    if (reply.stream) {
+      const stream = reply.stream;
+      res.writeHead(reply.status, { 'cache-control': 'no-store', ...reply.headers });
+      try {
+        await pipeline(stream, res);
+      } catch (err) {
+        log(`${req.method} ${req.url}: streamed answer broken off (${(err as Error).message})`);
+        res.destroy();
+      }
+      return;
     }
     const { status, headers, payload } = serialise(reply);
     if (cutResponse && payload.length > 1) {
@@ -440,7 +532,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   refreshConnectionFiles(connDir, addresses);
   await sweep();
 
-  const runtime: RuntimeFile = { pid: process.pid, baseUrl, connectionFilePath: defaultFile, tenantId: DEFAULT_TENANT_ID };
+  const runtime: RuntimeFile = { pid: process.pid, azuritePid: blobs.azuritePid, baseUrl, connectionFilePath: defaultFile, tenantId: DEFAULT_TENANT_ID };
   fs.writeFileSync(path.join(location, RUNTIME_FILE), JSON.stringify(runtime, null, 2) + '\n');
 
   const demo = options.demoSeconds ? new DemoRequester(agents, DEFAULT_TENANT_ID, options.demoSeconds, log) : undefined;
@@ -479,6 +571,10 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
 
   return {
     baseUrl,
+    routes: router.list().map((r) => ({ name: r.name, method: r.method, path: r.path, auth: r.auth })),
+    get azuritePid() {
+      return blobs.azuritePid;
+    },
     urls,
     connectionFilePath: defaultFile,
     tenantId: DEFAULT_TENANT_ID,

@@ -179,6 +179,7 @@ export class TokenService {
   /** Forgets used assertion ids whose assertion has expired anyway. */
   async sweep(): Promise<void> {
     const now = this.clock.now().getTime();
-    for (const [id, rec] of this.usedAssertions.entries()) if (Date.parse(rec.expiresUtc) < now) await this.usedAssertions.delete(id);
+    const expired = [...this.usedAssertions.scan()].filter(([, rec]) => Date.parse(rec.expiresUtc) < now).map(([id]) => id);
+    for (const id of expired) await this.usedAssertions.delete(id);
   }
 }

@@ -422,3 +422,87 @@ export interface VideoRequest {
   updatedUtc: string;
   history: { status: VideoRequestStatus; atUtc: string; reason?: string }[];
 }
+
+// ---------------------------------------------------------------------------
+// Idempotent creation and evidence cancel ([ours])
+
+/**
+ * [ours] Request header that makes POST case, evidence and resource creation
+ * idempotent: the same key from the same integration on the same route answers
+ * the object the first call created (200 instead of 201, header
+ * `Idempotent-Replayed: true`) and never creates a second one. 1-255 visible
+ * ASCII characters. Reusing a key with a different path or body: 422. The
+ * object made with the key was deleted or purged since: 410.
+ */
+export const IDEMPOTENCY_KEY_HEADER = 'Idempotency-Key';
+export const IDEMPOTENCY_KEY_PATTERN = /^[\x21-\x7E]{1,255}$/;
+/** [ours] Response header set when an answer replays an earlier creation. */
+export const IDEMPOTENT_REPLAYED_HEADER = 'Idempotent-Replayed';
+
+// DELETE {DocumentStore}/tenant/{t}/evidence/{id} [ours]: cancels evidence that
+// is still Incomplete (204; 409 once Complete; 404 when unknown), removing its
+// resources and their blobs. Needs Manage on the evidence.
+
+// GET {DocumentStore}/tenant/{t}/evidence/{id}/resource/{rid}/content [ours]:
+// the plain (decrypted) file of a Complete resource, application/octet-stream.
+// Needs ViewAndDownload on the evidence (or on a case holding it).
+
+// ---------------------------------------------------------------------------
+// Local service administration ([ours]; the real service has no such routes)
+
+/** [ours] Kinds of injected faults. */
+export const EMULATOR_FAULT_KINDS = ['status', 'latency', 'reset', 'tokenExpiry', 'blockReject'] as const;
+export type EmulatorFaultKind = (typeof EMULATOR_FAULT_KINDS)[number];
+
+/** [ours] Body of POST /admin/api/v1/faults. */
+export interface EmulatorFaultSpec {
+  /** Route name ("resource.complete", "blob.putBlock"), "prefix.*", or "*". */
+  route: string;
+  kind: EmulatorFaultKind;
+  /** status: 429, 500 or 503; blockReject: the Azure status (default 400). */
+  status?: number;
+  /** Retry-After seconds (429/503: default 1; 500: only when given). */
+  retryAfterSeconds?: number;
+  /** latency: milliseconds added before the route runs. */
+  latencyMs?: number;
+  /** blockReject: the Azure error code (default Md5Mismatch). */
+  code?: string;
+  /** How many times it fires; unlimited when absent. */
+  count?: number;
+}
+
+/** [ours] A fault as GET /admin/api/v1/faults lists it. */
+export interface EmulatorFault extends EmulatorFaultSpec {
+  id: string;
+  fired: number;
+}
+
+/** [ours] What the blob gateway saw of one blob since the last reset. */
+export interface BlobPutStats {
+  /** Put Block requests that reached the gateway (answered or not). */
+  putBlock: number;
+  /** Put Block List requests that reached the gateway. */
+  putBlockList: number;
+  /** Body bytes of Put Block requests received by the gateway. */
+  bytes: number;
+  /** Times each block id (base64, as sent) was Put. */
+  blockIds: Record<string, number>;
+}
+
+/**
+ * [ours] GET /admin/api/v1/blob/puts (DELETE resets). Keys are blob paths:
+ * `<container>/<blob name>`, decoded, i.e. the upload URI's path after the
+ * account segment ("evidence-tenant-local/<EvidenceId>/<ResourceId>").
+ */
+export interface BlobPutsResponse {
+  blobs: Record<string, BlobPutStats>;
+}
+
+/**
+ * [ours] GET /admin/api/v1/blob/received[?blob=<path>]: Put Block body bytes
+ * received by the gateway per time bucket (wall clock), non-empty buckets only.
+ */
+export interface BlobReceivedTimeline {
+  bucketMs: number;
+  points: { atMs: number; bytes: number }[];
+}

@@ -1,7 +1,11 @@
 // Azure Blob REST upload as the client does it: Put Block (with Content-MD5)
 // per block, then Put Block List with the encryption metadata header.
 import * as crypto from 'node:crypto';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import fetch, { type Response } from 'node-fetch';
+import type { EncryptionKeyResponse } from '../../../src/core/clearance/api';
+import { createBlobEncryptor } from '../../../src/core/clearance/encryption';
 
 export const BLOB_API_VERSION = '2021-12-02';
 
@@ -36,4 +40,21 @@ export async function uploadBlob(uri: string, data: Buffer, blockSize: number, h
   const res = await putBlockList(uri, count, headers);
   if (res.status !== 201) throw new Error(`Put Block List: ${res.status} ${await res.text()}`);
   return count;
+}
+
+/** Encrypts `plain` for the account's key as the role does; answers the ciphertext and its metadata header value. */
+export async function encryptForAccount(plain: Buffer, key: Pick<EncryptionKeyResponse, 'Jwk' | 'KeyId'>): Promise<{ cipher: Buffer; header: string }> {
+  const enc = createBlobEncryptor({ publicKey: key.Jwk, keyId: key.KeyId });
+  const chunks: Buffer[] = [];
+  await pipeline(
+    Readable.from([plain]),
+    enc.stream,
+    new Writable({
+      write(c: Buffer, _e, cb) {
+        chunks.push(c);
+        cb();
+      },
+    }),
+  );
+  return { cipher: Buffer.concat(chunks), header: JSON.stringify(enc.encryptionData) };
 }

@@ -27,6 +27,11 @@ export class ServiceClient {
     this.api = connection.ApiBaseAddresses[0];
   }
 
+  /** `<ServicePrincipalId>@<TenantId>`: the principal id in access policies and the default agent id. */
+  get clientId(): string {
+    return clientIdOf(this.connection);
+  }
+
   get tokenUrl(): string {
     return `${this.connection.SecurityTokenServiceBaseAddresses[0]}/token`;
   }
