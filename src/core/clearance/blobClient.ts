@@ -9,12 +9,14 @@ import type { BlobStore, BlockList, PutBlockOptions } from '../uploads/ports';
 /** A version Azurite 3.35 and the cloud both accept. */
 export const BLOB_API_VERSION = '2025-01-05';
 /** The body leaves in chunks this big, so throttling and progress stay smooth. */
-const CHUNK = 16 * 1024;
+export const BLOB_CHUNK_BYTES = 16 * 1024;
 
 const withQuery = (uri: string, query: string) => `${uri}${uri.includes('?') ? '&' : '?'}${query}`;
 
+type XmlBlock = { Name: string | number; Size: string | number };
+
 export class BlobClient implements BlobStore {
-  private readonly xml = new XMLParser({ isArray: (name) => name === 'Block' });
+  private readonly xml = new XMLParser({ isArray: (name) => name === 'Block', parseTagValue: false });
 
   constructor(private readonly http: HttpClient) {}
 
@@ -23,29 +25,34 @@ export class BlobClient implements BlobStore {
     await this.http.request(withQuery(uri, `comp=block&blockid=${encodeURIComponent(blockId)}`), {
       method: 'PUT',
       headers: { 'x-ms-version': BLOB_API_VERSION, 'Content-MD5': md5 },
-      body: () => Readable.from(chunks(data, opts)),
+      // A factory: a retry sends the block again from its first byte.
+      body: () => Readable.from(chunks(data, opts), { objectMode: false, highWaterMark: BLOB_CHUNK_BYTES }),
       contentLength: data.length,
       signal: opts.signal,
+      ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
       // Put Block with the same id and content is idempotent.
       retryable: true,
     });
   }
 
-  async getBlockList(uri: string, signal?: AbortSignal): Promise<BlockList> {
+  async getBlockList(uri: string, signal?: AbortSignal): Promise<BlockList | undefined> {
     const res = await this.http.request(withQuery(uri, 'comp=blocklist&blocklisttype=all'), {
       method: 'GET',
       headers: { 'x-ms-version': BLOB_API_VERSION },
       signal,
-      acceptStatus: (s) => (s >= 200 && s < 300) || s === 404,
+      acceptStatus: (s) => (s >= 200 && s < 300) || s === 404 || s === 403,
     });
     if (res.status === 404) return { committed: [], uncommitted: [] };
+    // A write-only SAS (no "r") may not read the list: the caller then trusts its own record.
+    if (res.status === 403) return undefined;
     const doc = this.xml.parse(res.text()) as {
-      BlockList?: { CommittedBlocks?: { Block?: { Name: string; Size: number }[] }; UncommittedBlocks?: { Block?: { Name: string; Size: number }[] } };
+      BlockList?: { CommittedBlocks?: { Block?: XmlBlock[] } | ''; UncommittedBlocks?: { Block?: XmlBlock[] } | '' };
     };
-    const list = (blocks?: { Name: string; Size: number }[]) => (blocks ?? []).map((b) => ({ name: String(b.Name), size: Number(b.Size) }));
+    const list = (group: { Block?: XmlBlock[] } | '' | undefined) =>
+      (typeof group === 'object' ? (group.Block ?? []) : []).map((b) => ({ name: String(b.Name), size: Number(b.Size) }));
     return {
-      committed: list(doc.BlockList?.CommittedBlocks?.Block),
-      uncommitted: list(doc.BlockList?.UncommittedBlocks?.Block),
+      committed: list(doc.BlockList?.CommittedBlocks),
+      uncommitted: list(doc.BlockList?.UncommittedBlocks),
     };
   }
 
@@ -62,8 +69,8 @@ export class BlobClient implements BlobStore {
 }
 
 async function* chunks(data: Buffer, opts: PutBlockOptions): AsyncGenerator<Buffer> {
-  for (let offset = 0; offset < data.length; offset += CHUNK) {
-    const chunk = data.subarray(offset, Math.min(offset + CHUNK, data.length));
+  for (let offset = 0; offset < data.length; offset += BLOB_CHUNK_BYTES) {
+    const chunk = data.subarray(offset, Math.min(offset + BLOB_CHUNK_BYTES, data.length));
     if (opts.beforeBytes) await opts.beforeBytes(chunk.length);
     opts.onBytes?.(chunk.length);
     yield chunk;

@@ -13,8 +13,9 @@ import {
   wrapContentKey,
 } from '../clearance/encryption';
 import type { SecretStore } from '../config/secretStore';
+import { ServiceError } from '../net/errors';
 import type { BlobStore, EvidenceService } from './ports';
-import { cipherLength, type UploadJob, type UploadPart } from './uploadJob';
+import { cipherLength, idempotencyKeys, type UploadJob, type UploadPart } from './uploadJob';
 
 export interface PartUploadDeps {
   evidence: EvidenceService;
@@ -23,9 +24,22 @@ export interface PartUploadDeps {
   /** Persists the job; resolves once it is durable. */
   save(): Promise<void>;
   /** Bytes on the wire, for rate and progress (not durable). */
-  onBytes(n: number): void;
-  /** A block the blob store acknowledged again although it had it (for the resume tests and the trail). */
-  onResend?(part: UploadPart, blockIndex: number): void;
+  onBytes(part: UploadPart, n: number): void;
+  /** A block was acknowledged (or a Put Block failed): in-flight bytes start from zero again. */
+  onBlockSettled?(part: UploadPart): void;
+  /** Time limit of one Put Block of `bytes` (throttled blocks take longer); undefined: the client's default. */
+  blockTimeoutMs?(bytes: number): number | undefined;
+}
+
+/** The upload URI was refused (expired or revoked SAS): the part must start over with a new resource. */
+export class UploadUriRejected extends Error {
+  constructor(
+    readonly part: UploadPart,
+    readonly status: number,
+  ) {
+    super(`The blob store refused the upload URI of ${part.name} (${status}).`);
+    this.name = 'UploadUriRejected';
+  }
 }
 
 /** Block ids must all have the same length within a blob. */
@@ -35,13 +49,32 @@ export function blockId(index: number): string {
 
 export const contentKeySecret = (jobId: string, index: number) => `clearance.upload.${jobId}.${index}.contentKey`;
 
+/** Blocks of a part: its cipher (or plain) bytes cut in blockSize pieces; an empty plain file has none. */
+export function blockCount(part: Pick<UploadPart, 'bytes' | 'blockSize' | 'encryption'>): number {
+  return Math.ceil(cipherLength(part.bytes, part.encryption !== undefined) / part.blockSize);
+}
+
+/** Forgets everything the service knows of this part: the next run creates a new resource. */
+export function resetPart(part: UploadPart): void {
+  part.generation = (part.generation ?? 0) + 1;
+  part.state = 'pending';
+  part.resourceId = undefined;
+  part.uploadUri = undefined;
+  part.encryption = undefined;
+  part.blocksCommitted = 0;
+  part.bytesSent = 0;
+  part.chainIv = undefined;
+}
+
 export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUploadDeps, signal: AbortSignal): Promise<void> {
   if (part.state === 'completed') return;
-  const evidenceId = job.evidenceId!;
+  const evidenceId = job.evidenceId;
+  if (!evidenceId) throw new Error(`Upload ${job.id}: no evidence item to add ${part.name} to.`);
+  signal.throwIfAborted();
 
   if (!part.resourceId || !part.uploadUri) {
     const created = await deps.evidence.createResource(evidenceId, {
-      idempotencyKey: `${job.id}:part:${part.index}`,
+      idempotencyKey: idempotencyKeys.resource(job, part),
       name: part.name,
       mimeType: part.mimeType,
       startTimeUtc: part.startTimeUtc,
@@ -49,18 +82,18 @@ export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUpl
     });
     part.resourceId = created.resourceId;
     part.uploadUri = created.uploadUri;
+    if (part.state === 'pending') part.state = 'uploading';
     await deps.save();
   }
 
   const contentKey = await ensureEncryption(job, part, deps);
-  const encrypted = part.encryption !== undefined;
-  const totalBlocks = Math.max(1, Math.ceil(cipherLength(part.bytes, encrypted) / part.blockSize));
+  const totalBlocks = blockCount(part);
 
   if (part.state !== 'committed') {
     await reconcileWithBlob(part, deps, totalBlocks, signal);
   }
   if (part.state !== 'committed') {
-    await sendBlocks(part, contentKey, deps, signal);
+    if (part.blocksCommitted < totalBlocks) await sendBlocks(part, contentKey, deps, signal);
     const headers: Record<string, string> = { 'x-ms-blob-content-type': part.mimeType };
     if (part.encryption) {
       const data = buildEncryptionData(Buffer.from(part.encryption.iv, 'base64'), {
@@ -70,18 +103,21 @@ export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUpl
       });
       headers[ENCRYPTION_METADATA_HEADER] = JSON.stringify(data);
     }
-    await deps.blobs.putBlockList(part.uploadUri!, Array.from({ length: totalBlocks }, (_, i) => blockId(i)), headers, signal);
+    await blobCall(part, () =>
+      deps.blobs.putBlockList(part.uploadUri!, Array.from({ length: totalBlocks }, (_, i) => blockId(i)), headers, signal),
+    );
     part.state = 'committed';
     await deps.save();
   }
 
+  signal.throwIfAborted();
   await deps.evidence.completeResource(evidenceId, part.resourceId!, {
-    size: cipherLength(part.bytes, encrypted),
+    size: cipherLength(part.bytes, part.encryption !== undefined),
     sha256: part.sha256,
   });
   part.state = 'completed';
   await deps.save();
-  if (contentKey) await deps.secrets.delete(contentKeySecret(job.id, part.index));
+  if (part.encryption) await deps.secrets.delete(contentKeySecret(job.id, part.index));
 }
 
 /**
@@ -90,26 +126,29 @@ export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUpl
  */
 async function ensureEncryption(job: UploadJob, part: UploadPart, deps: PartUploadDeps): Promise<Buffer | undefined> {
   const secretKey = contentKeySecret(job.id, part.index);
+  if (part.state === 'committed') return undefined; // the blob is whole: the key is no longer needed
   if (part.encryption) {
     const stored = await deps.secrets.get(secretKey);
     if (stored) return Buffer.from(stored, 'base64');
-    if (part.state === 'committed') return undefined; // already uploaded: the key is no longer needed
-    // The key is gone (secret storage wiped): start this part over with a new key.
+    // The key is gone (secret storage wiped): this part starts over with a new key.
     part.encryption = undefined;
-    part.blocksCommitted = 0;
-    part.bytesSent = 0;
-    part.chainIv = undefined;
+  } else if (part.blocksCommitted > 0) {
+    return undefined; // an unencrypted part already under way stays unencrypted
   }
   const key = await deps.evidence.encryptionKey();
-  if (!key) return undefined;
-  const contentKey = randomBytes(CONTENT_KEY_SIZE);
-  const iv = randomBytes(CIPHER_BLOCK_SIZE);
-  const wrapped = wrapContentKey(contentKey, key.publicKey, key.keyId);
-  await deps.secrets.store(secretKey, contentKey.toString('base64'));
-  part.encryption = { keyId: key.keyId, iv: iv.toString('base64'), wrappedKey: wrapped.EncryptedKey };
   part.blocksCommitted = 0;
   part.bytesSent = 0;
   part.chainIv = undefined;
+  if (!key) {
+    await deps.save();
+    return undefined;
+  }
+  const contentKey = randomBytes(CONTENT_KEY_SIZE);
+  const iv = randomBytes(CIPHER_BLOCK_SIZE);
+  const wrapped = wrapContentKey(contentKey, key.publicKey, key.keyId);
+  // The key first: a record naming a key that was never stored would strand the part.
+  await deps.secrets.store(secretKey, contentKey.toString('base64'));
+  part.encryption = { keyId: key.keyId, iv: iv.toString('base64'), wrappedKey: wrapped.EncryptedKey };
   await deps.save();
   return contentKey;
 }
@@ -118,19 +157,23 @@ async function ensureEncryption(job: UploadJob, part: UploadPart, deps: PartUplo
  * After a crash the job may be behind the blob store (a block acknowledged but
  * not yet saved: it is sent again, the only block ever sent twice) or the blob
  * may have lost its uncommitted blocks (purged): then the part starts over.
+ * A write-only upload URI cannot read the list: the saved record is trusted.
  */
 async function reconcileWithBlob(part: UploadPart, deps: PartUploadDeps, totalBlocks: number, signal: AbortSignal): Promise<void> {
   if (part.blocksCommitted === 0) return;
-  const list = await deps.blobs.getBlockList(part.uploadUri!, signal);
+  const list = await blobCall(part, () => deps.blobs.getBlockList(part.uploadUri!, signal));
+  if (!list) return;
   const committedNames = list.committed.map((b) => b.name);
   if (committedNames.length === totalBlocks && committedNames.every((n, i) => n === blockId(i))) {
     part.state = 'committed'; // the crash came after Put Block List
     await deps.save();
     return;
   }
-  const have = new Set(list.uncommitted.map((b) => b.name));
+  const cipherBytes = cipherLength(part.bytes, part.encryption !== undefined);
+  const sizeOf = (i: number) => Math.min(part.blockSize, cipherBytes - i * part.blockSize);
+  const have = new Map(list.uncommitted.map((b) => [b.name, b.size]));
   let present = 0;
-  while (present < part.blocksCommitted && have.has(blockId(present))) present++;
+  while (present < part.blocksCommitted && have.get(blockId(present)) === sizeOf(present)) present++;
   if (present < part.blocksCommitted) {
     part.blocksCommitted = 0;
     part.bytesSent = 0;
@@ -143,9 +186,11 @@ async function sendBlocks(part: UploadPart, contentKey: Buffer | undefined, deps
   const plainOffset = part.blocksCommitted * part.blockSize;
   const source = createReadStream(part.file, { start: plainOffset, highWaterMark: 256 * 1024 });
   let cipher: Readable = source;
-  if (contentKey && part.encryption) {
-    const chain = part.blocksCommitted === 0 ? Buffer.from(part.encryption.iv, 'base64') : Buffer.from(part.chainIv!, 'base64');
-    const encryptor = new BlobEncryptStream(contentKey, chain);
+  if (part.encryption) {
+    if (!contentKey) throw new Error(`${part.name}: the content key is missing.`);
+    const chain = part.blocksCommitted === 0 ? part.encryption.iv : part.chainIv;
+    if (!chain) throw new Error(`${part.name}: the chaining value of block ${part.blocksCommitted} is missing.`);
+    const encryptor = new BlobEncryptStream(contentKey, Buffer.from(chain, 'base64'));
     source.on('error', (e) => encryptor.destroy(e));
     cipher = source.pipe(encryptor);
   }
@@ -156,7 +201,18 @@ async function sendBlocks(part: UploadPart, contentKey: Buffer | undefined, deps
     let pendingBytes = 0;
     const flush = async (data: Buffer) => {
       const index = part.blocksCommitted;
-      await deps.blobs.putBlock(part.uploadUri!, blockId(index), data, { signal, onBytes: deps.onBytes });
+      const timeoutMs = deps.blockTimeoutMs?.(data.length);
+      try {
+        await blobCall(part, () =>
+          deps.blobs.putBlock(part.uploadUri!, blockId(index), data, {
+            signal,
+            onBytes: (n) => deps.onBytes(part, n),
+            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+          }),
+        );
+      } finally {
+        deps.onBlockSettled?.(part);
+      }
       part.blocksCommitted = index + 1;
       part.bytesSent += data.length;
       part.chainIv = data.subarray(data.length - Math.min(CIPHER_BLOCK_SIZE, data.length)).toString('base64');
@@ -165,22 +221,37 @@ async function sendBlocks(part: UploadPart, contentKey: Buffer | undefined, deps
     for await (const chunk of cipher as AsyncIterable<Buffer>) {
       pending.push(chunk);
       pendingBytes += chunk.length;
-      while (pendingBytes >= part.blockSize) {
-        const all = Buffer.concat(pending);
-        await flush(all.subarray(0, part.blockSize));
-        const rest = all.subarray(part.blockSize);
-        pending = rest.length ? [rest] : [];
-        pendingBytes = rest.length;
+      if (pendingBytes >= part.blockSize) {
+        let all = Buffer.concat(pending);
+        while (all.length >= part.blockSize) {
+          await flush(all.subarray(0, part.blockSize));
+          all = all.subarray(part.blockSize);
+        }
+        pending = all.length ? [Buffer.from(all)] : [];
+        pendingBytes = all.length;
       }
     }
-    // An empty plain file still has one (padding) block when encrypted; unencrypted, one empty block.
-    if (pendingBytes > 0 || part.blocksCommitted === 0) await flush(Buffer.concat(pending));
+    if (pendingBytes > 0) await flush(Buffer.concat(pending));
   } finally {
     signal.removeEventListener('abort', onAbort);
     cipher.destroy();
     source.destroy();
   }
   signal.throwIfAborted();
+  const expected = blockCount(part);
+  if (part.blocksCommitted !== expected) {
+    throw new Error(`${part.name}: ${part.blocksCommitted} blocks were sent, ${expected} expected (did the staged file change?).`);
+  }
+}
+
+/** A 403 from the blob store means the SAS no longer works (expired after 24 h, or revoked). */
+async function blobCall<T>(part: UploadPart, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (err) {
+    if (err instanceof ServiceError && err.status === 403) throw new UploadUriRejected(part, err.status);
+    throw err;
+  }
 }
 
 /** SHA-256 of a file, hex, streamed. */

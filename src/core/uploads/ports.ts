@@ -13,7 +13,9 @@ export interface EvidenceService {
     description?: string;
     startTimeUtc?: string;
     endTimeUtc?: string;
+    categoryId?: string;
   }): Promise<{ evidenceId: string }>;
+  /** Idempotent: linking twice changes nothing. */
   linkEvidenceToCase(caseId: string, evidenceId: string): Promise<void>;
   /** Idempotent by key; answers where to upload (a SAS URI, a secret). */
   createResource(
@@ -23,7 +25,7 @@ export interface EvidenceService {
   /** The service checks the committed blob's size and, after decrypting, the plain SHA-256. */
   completeResource(evidenceId: string, resourceId: string, input: { size: number; sha256: string }): Promise<void>;
   completeEvidence(evidenceId: string): Promise<void>;
-  /** Removes an incomplete evidence item (cancel). */
+  /** Removes an incomplete evidence item (cancel); an evidence item already gone is not an error. */
   deleteEvidence(evidenceId: string): Promise<void>;
   /** The account's public key, or undefined when the account disables encryption. */
   encryptionKey(): Promise<{ keyId: string; publicKey: PublicKeyInput } | undefined>;
@@ -36,8 +38,12 @@ export interface BlockList {
 
 export interface PutBlockOptions {
   signal?: AbortSignal;
+  /** Awaited before each chunk of the body leaves (the bandwidth limiter). */
   beforeBytes?: (n: number) => Promise<void>;
+  /** Each chunk as it leaves (progress; not durable). */
   onBytes?: (n: number) => void;
+  /** Time limit for the whole block; a throttled block needs longer than the default. */
+  timeoutMs?: number;
 }
 
 export interface BlobStore {
@@ -47,13 +53,18 @@ export interface BlobStore {
    * leaves; only the acknowledgement makes the block durable.
    */
   putBlock(uri: string, blockId: string, data: Buffer, opts: PutBlockOptions): Promise<void>;
-  /** Get Block List (all). A blob that does not exist yet has empty lists. */
-  getBlockList(uri: string, signal?: AbortSignal): Promise<BlockList>;
+  /**
+   * Get Block List (all). A blob that does not exist yet has empty lists.
+   * Undefined when the upload URI does not grant reading the list (a write-only SAS).
+   */
+  getBlockList(uri: string, signal?: AbortSignal): Promise<BlockList | undefined>;
   /** Put Block List: commits the blob, with its metadata headers (x-ms-meta-*). */
   putBlockList(uri: string, blockIds: string[], headers: Record<string, string>, signal?: AbortSignal): Promise<void>;
 }
 
-/** Shared bandwidth: resolves when `bytes` may be sent. */
+/** Shared bandwidth: resolves when `bytes` may be sent. TokenBucket (src/core/net/bandwidth) is one. */
 export interface BandwidthLimiter {
   take(bytes: number, signal?: AbortSignal): Promise<void>;
+  /** The current cap, to give a throttled block enough time; Infinity when unlimited. */
+  readonly rateBytesPerSecond?: number;
 }

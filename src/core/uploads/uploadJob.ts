@@ -29,6 +29,8 @@ export interface UploadPart {
   /** SHA-256 of the plain file, hex: declared to the service, which verifies it after decrypting. */
   sha256: string;
   state: UploadPartState;
+  /** Bumped when the part starts over with a new resource (its upload URI expired): part of its idempotency key. */
+  generation?: number;
   resourceId?: string;
   /** The SAS URI the service answered; a secret (it grants write access). */
   uploadUri?: string;
@@ -62,14 +64,22 @@ export interface UploadJob {
     endTimeUtc?: string;
   };
   caseTarget: CaseTarget;
+  /** Category of the evidence item (the new case's, unless given). */
+  categoryId?: string;
   caseId?: string;
+  /** Bumped when the job starts over because the service purged its incomplete evidence (after 24 h). */
+  generation?: number;
   evidenceId?: string;
+  /** The evidence is linked to caseId (a step of its own: a crash may fall between creating and linking). */
+  caseLinked?: boolean;
   parts: UploadPart[];
   state: UploadJobState;
-  /** The state to return to when a paused job resumes. */
+  /** Why the job failed (state 'failed'). */
   error?: string;
   attempts: number;
   completedAt?: string;
+  /** Canceled, but the service has not yet confirmed the deletion of the evidence. */
+  serviceCleanupPending?: boolean;
 }
 
 /** What a tree renders: no secrets (no SAS URIs), progress precomputed. */
@@ -83,13 +93,14 @@ export interface UploadJobSnapshot {
   videoRequestId?: string;
   createdAt: string;
   completedAt?: string;
+  /** Plain bytes of all parts. */
   totalBytes: number;
   sentBytes: number;
   /** Bytes per second over the last few seconds; 0 when idle. */
   rate: number;
   /** Seconds left at the current rate, undefined when unknown. */
   secondsLeft?: number;
-  parts: { index: number; name: string; bytes: number; sentBytes: number; state: UploadPartState; sha256: string }[];
+  parts: { index: number; name: string; bytes: number; sentBytes: number; state: UploadPartState; sha256: string; resourceId?: string; encrypted: boolean }[];
 }
 
 const TRANSITIONS: Record<UploadJobState, readonly UploadJobState[]> = {
@@ -120,6 +131,13 @@ export function assertTransition(job: UploadJob, to: UploadJobState): void {
 export function isFinished(state: UploadJobState): boolean {
   return state === 'completed' || state === 'canceled';
 }
+
+/** Idempotency keys of the service-side creations: stable across crashes, new after a restart from scratch. */
+export const idempotencyKeys = {
+  case: (job: UploadJob) => `${job.id}:case`,
+  evidence: (job: UploadJob) => `${job.id}:${job.generation ?? 0}:evidence`,
+  resource: (job: UploadJob, part: UploadPart) => `${job.id}:${job.generation ?? 0}:part:${part.index}:${part.generation ?? 0}`,
+};
 
 /** Plain bytes are encrypted with PKCS7 padding: the cipher is 1–16 bytes longer. */
 export function cipherLength(plainBytes: number, encrypted: boolean): number {

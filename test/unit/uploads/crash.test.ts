@@ -1,0 +1,160 @@
+// kill -9 in the middle of an upload: a child process runs the queue (keyv over
+// the JournalStore), the test kills it while a block is on the wire, then opens
+// the same state again and lets the upload finish.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { BlobSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
+import Keyv from 'keyv';
+import { JournalStore } from '../../../src/core/store/journalStore';
+import { blockCount } from '../../../src/core/uploads/partUpload';
+import type { UploadJob } from '../../../src/core/uploads/uploadJob';
+import { DEFAULT_BLOCK_SIZE, STAGING_PREFIX } from '../../../src/core/uploads/uploadQueue';
+import {
+  blobOf,
+  blobPuts,
+  filesUnder,
+  openQueue,
+  plainSha256OfBlob,
+  stageRandomFile,
+  startService,
+  waitForEvent,
+  waitForState,
+  type ServiceFixture,
+} from './serviceFixture';
+
+const CHILD = path.join(__dirname, 'fixtures', 'queueChild.ts');
+
+describe('UploadQueue resuming after a crash', function () {
+  this.timeout(90_000);
+  let fx: ServiceFixture;
+  before(async () => {
+    fx = await startService();
+  });
+  after(async () => fx?.stop());
+
+  it('after SIGKILL of the process mid-upload, resumes from the last acknowledged block: one evidence item, at most one block sent twice, the file whole', async () => {
+    const dir = path.join(fx.dir, 'role');
+    const archive = path.join(dir, 'archive');
+    const id = 'crash-job';
+    const blockSize = DEFAULT_BLOCK_SIZE;
+    // The file the child stages (copies into the job's folder) before it enqueues the job.
+    const source = stageRandomFile({ stagingFolder: () => path.join(dir, 'source') }, id, 'camera-1.mp4', 5 * blockSize + 12_345);
+    const part = { ...source, file: path.join(archive, `${STAGING_PREFIX}${id}`, 'camera-1.mp4') };
+    fs.writeFileSync(
+      path.join(dir, 'job.json'),
+      JSON.stringify({ id, title: 'Crash test', evidence: { name: 'Crash test' }, caseTarget: { kind: 'none' }, parts: [part] }),
+    );
+    await blobPuts(fx, true);
+
+    // 48 Mbps: a 4 MiB block takes about 0.7 s, so the kill lands while one is on the wire.
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, fx.emulator.connectionFilePath, dir, '48', String(blockSize)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, sig) => resolve(sig ?? code)));
+    let evidenceBefore: string | undefined;
+    let sentAtKill = 0;
+    await new Promise<void>((resolve, reject) => {
+      const lines = readline.createInterface({ input: child.stdout });
+      lines.on('line', (line) => {
+        const e = JSON.parse(line) as { kind: string; evidenceId?: string; sentBytes?: number };
+        evidenceBefore ??= e.evidenceId;
+        // Past two and a half blocks: two acknowledged, the third in flight.
+        if (e.kind === 'progress' && (e.sentBytes ?? 0) > 2.5 * blockSize && sentAtKill === 0) {
+          sentAtKill = e.sentBytes!;
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+      void exited.then((how) => reject(new Error(`the child ended before the kill (${String(how)}): ${stderr}`)));
+    });
+    assert.equal(await exited, 'SIGKILL');
+    assert.ok(evidenceBefore, 'the child had created the evidence');
+
+    // Restart: same journal, same secrets, same archive folder; throttling off to finish quickly.
+    const h = await openQueue(fx, dir, { blockSize });
+    try {
+      const reopened = h.queue.get(id);
+      assert.ok(reopened, 'the job survived the kill');
+      assert.equal(reopened.state, 'queued');
+      assert.equal(reopened.evidenceId, evidenceBefore);
+      assert.ok(reopened.sentBytes >= 2 * blockSize && reopened.sentBytes < part.bytes, `resumes mid-file (${reopened.sentBytes})`);
+      h.queue.start();
+      const done = await waitForState(h.queue, id, ['completed', 'failed']);
+      assert.equal(done.state, 'completed', done.error);
+      assert.equal(done.evidenceId, evidenceBefore, 'no second evidence item');
+
+      const puts = await blobPuts(fx);
+      const blobs = Object.entries(puts.blobs);
+      assert.equal(blobs.length, 1, `one blob only: ${blobs.map(([k]) => k).join(', ')}`);
+      const [blobPath, stats] = blobs[0];
+      assert.ok(blobPath.includes(`/${evidenceBefore}/`), 'the blob belongs to the one evidence item');
+      const blocks = blockCount({ bytes: part.bytes, blockSize, encryption: { keyId: '', iv: '', wrappedKey: '' } });
+      const counts = Object.values(stats.blockIds);
+      assert.equal(counts.length, blocks, 'every block was sent');
+      assert.ok(counts.filter((c) => c > 1).length <= 1, `at most one block sent twice: ${JSON.stringify(stats.blockIds)}`);
+      assert.ok(counts.every((c) => c <= 2));
+      assert.equal(stats.putBlockList, 1);
+
+      const blob = await plainSha256OfBlob(fx, done.evidenceId!, done.parts[0].resourceId!);
+      assert.equal(blob.encrypted, true);
+      assert.equal(blob.sha256, part.sha256);
+      assert.equal((await fx.documents.getEvidence(done.evidenceId!)).State, 'Complete');
+      assert.deepEqual(filesUnder(archive), []);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('asks the blob for its block list on resume, and starts the part over when the uncommitted blocks are gone', async () => {
+    const dir = path.join(fx.dir, 'lost-blocks');
+    const blockSize = 64 * 1024;
+    let h = await openQueue(fx, dir, { blockSize, throttling: true, mbps: 8 });
+    const id = h.queue.newJobId();
+    const part = stageRandomFile(h.queue, id, 'lost.mp4', 10 * blockSize + 7);
+    try {
+      await h.queue.enqueue({ id, title: 'Lost blocks', evidence: { name: 'Lost blocks' }, caseTarget: { kind: 'none' }, parts: [part] });
+      h.queue.start();
+      await waitForEvent(h.queue, (e) => e.kind === 'progress' && e.job.id === id && e.job.sentBytes > 4 * blockSize);
+      await h.queue.pause(id);
+    } finally {
+      await h.close();
+    }
+    // A readable upload URI for the same blob (the service hands out write-only ones), saved in the job,
+    // and the blob loses its uncommitted blocks (as Azure discards them after a week).
+    const journal = new JournalStore({ path: path.join(dir, 'state', 'queue.journal') });
+    const state = new Keyv({ store: journal, namespace: 'uploads' });
+    const job = (await state.get(`job:${id}`)) as UploadJob;
+    const committedBefore = job.parts[0].blocksCommitted;
+    assert.ok(committedBefore >= 4);
+    const blob = blobOf(fx, job.evidenceId!, job.parts[0].resourceId!);
+    const { account, accountKey } = fx.emulator.blob;
+    const sas = generateBlobSASQueryParameters(
+      { containerName: blob.containerName, blobName: blob.name, permissions: BlobSASPermissions.parse('rcw'), startsOn: new Date(Date.now() - 60_000), expiresOn: new Date(Date.now() + 3600_000), version: '2021-12-02' },
+      new StorageSharedKeyCredential(account, accountKey),
+    ).toString();
+    job.parts[0].uploadUri = `${fx.emulator.urls.blob}/${account}/${blob.containerName}/${blob.name}?${sas}`;
+    await state.set(`job:${id}`, job);
+    assert.equal((await fx.blobs.getBlockList(job.parts[0].uploadUri))?.uncommitted.length, committedBefore);
+    await fx.blobs.putBlockList(job.parts[0].uploadUri, [], {}); // commits nothing: the uncommitted blocks are dropped
+    await journal.disconnect();
+
+    h = await openQueue(fx, dir, { blockSize });
+    try {
+      fx.emulator.faults.add({ route: 'blob.putBlock', kind: 'latency', latencyMs: 0 }); // counts Put Blocks
+      h.queue.start();
+      await h.queue.resume(id);
+      const done = await waitForState(h.queue, id, ['completed', 'failed']);
+      assert.equal(done.state, 'completed', done.error);
+      assert.equal(fx.emulator.faults.list()[0].fired, blockCount({ bytes: part.bytes, blockSize, encryption: { keyId: '', iv: '', wrappedKey: '' } }), 'every block again');
+      assert.equal((await plainSha256OfBlob(fx, done.evidenceId!, done.parts[0].resourceId!)).sha256, part.sha256);
+    } finally {
+      fx.emulator.faults.clear();
+      await h.close();
+    }
+  });
+});
