@@ -160,7 +160,7 @@ export class BlobGateway {
   /** Upload URI (create + write, no read) through the proxy. */
   uploadUri(containerName: string, blobName: string, startsOn: Date, expiresOn: Date): string {
     const sas = generateBlobSASQueryParameters(
-      { containerName, blobName, permissions: BlobSASPermissions.parse('cw'), startsOn, expiresOn, version: '2021-12-02' },
+      { containerName, blobName, permissions: BlobSASPermissions.parse('rcw'), startsOn, expiresOn, version: '2021-12-02' },
       this.credential,
     ).toString();
     return `${this.publicUrl}/${DEV_ACCOUNT}/${containerName}/${blobName.split('/').map(encodeURIComponent).join('/')}?${sas}`;
