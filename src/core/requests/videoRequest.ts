@@ -1,7 +1,14 @@
 // A video request as the role sees it, and the seven statuses of the plugin
 // guide as an explicit state machine: an illegal transition is an error, never
 // a silent change.
-import type { VideoRequestStatus } from '../clearance/api';
+import type { MediaRequestJobResult, VideoRequestStatus } from '../clearance/api';
+
+export interface ExportedFile {
+  name: string;
+  bytes: number;
+  /** Lower-case hex SHA-256 of the plain file. */
+  sha256: string;
+}
 
 export interface VideoRequestCamera {
   id: string;
@@ -10,6 +17,8 @@ export interface VideoRequestCamera {
   message?: string;
   uploadJobId?: string;
   evidenceId?: string;
+  /** The parts exported for this camera. */
+  files?: ExportedFile[];
 }
 
 export interface VideoRequest {
@@ -28,6 +37,12 @@ export interface VideoRequest {
   decidedBy?: string;
   denyReason?: string;
   error?: string;
+  /** Cameras outside the registry selection: the request was refused for them. */
+  refused?: boolean;
+  /** Steps done and to do (export and upload per camera), reported to the service as task progress. */
+  progress?: { done: number; total: number };
+  /** The final result, kept until the service has acknowledged it (a crash or an outage may come between). */
+  pendingResult?: MediaRequestJobResult;
 }
 
 const TRANSITIONS: Record<VideoRequestStatus, readonly VideoRequestStatus[]> = {
