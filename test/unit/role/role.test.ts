@@ -1,0 +1,264 @@
+// The Role engine in-process, against the local service on loopback and a
+// sample site with real video. The done-when scenarios driven through the
+// headless runner are in test/unit/cli; here are the engine's own rules.
+import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { FileSecretStore } from '../../../src/core/config/secretStore';
+import { ValidationError } from '../../../src/core/config/fieldErrors';
+import { PrivilegeDenied } from '../../../src/core/config/privileges';
+import type { RoleProperties } from '../../../src/core/config/roleProperties';
+import { IllegalRequestTransition } from '../../../src/core/requests/videoRequest';
+import { Role, type RoleOptions } from '../../../src/core/role/role';
+import { SiteLockHeld } from '../../../src/core/role/siteLock';
+import type { RoleEvent } from '../../../src/core/role/snapshot';
+import { LocalFolderSite } from '../../../src/core/site';
+import type { ThumbnailJobResult } from '../../../src/core/clearance/api';
+import { AREAS, CAMERAS, startWorld, waitFor, type World } from './world';
+
+describe('role engine (in-process, local service, real video)', function () {
+  this.timeout(60_000);
+  let world: World;
+  let role: Role;
+  let options: RoleOptions;
+  const events: RoleEvent[] = [];
+
+  const open = async (): Promise<Role> => {
+    const r = await Role.open(options);
+    r.onDidChange((e) => events.push(e));
+    return r;
+  };
+  const settled = async (requestId: string) => {
+    await waitFor(`request ${requestId} at the role`, () => role.requests.get(requestId));
+    return role.whenRequestSettled(requestId);
+  };
+
+  before(async () => {
+    world = await startWorld('role');
+    const stateDir = path.join(world.dir, 'state');
+    const properties: RoleProperties = {
+      pollingIntervalSeconds: 30,
+      archiveDestinationFolder: path.join(world.dir, 'archive'),
+      proxy: { enabled: false, host: '', port: 8080, username: '' },
+      throttlingEnabled: false,
+      maximumBandwidthMbps: 10,
+    };
+    options = {
+      stateDir,
+      site: new LocalFolderSite(world.siteDir, world.ffmpeg),
+      secrets: new FileSecretStore(path.join(stateDir, 'secrets.json')),
+      properties,
+      lockFile: path.join(world.siteDir, '.clearance-role.lock'),
+      pollIntervalMs: 200,
+      maxExportPartMs: 10_000,
+      // Quick retries, so that a poll against a failing service fails fast.
+      http: { retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 } },
+    };
+    role = await open();
+    await role.adoptConnectionFile(fs.readFileSync(world.connectionFile, 'utf8'), world.connectionFile);
+    await role.addToSelection('admin', { kind: 'area', id: AREAS.main });
+    await role.addToSelection('admin', { kind: 'camera', id: CAMERAS.parkingNorth });
+    await role.start();
+    await waitFor('the registry to hold the selection', async () => (await world.registryIds()).length === 6);
+  });
+  after(async () => {
+    await role?.close();
+    await world?.stop();
+  });
+
+  it('runs one role per site: a second one on the same site is refused', async () => {
+    await assert.rejects(Role.open({ ...options, stateDir: path.join(world.dir, 'other-state') }), SiteLockHeld);
+  });
+
+  it('refuses every command to a user without its privilege, and changes nothing', async () => {
+    const before = role.trail.records().length;
+    await assert.rejects(role.addToSelection('tbrooks', { kind: 'area', id: AREAS.parking }), PrivilegeDenied);
+    await assert.rejects(role.setProperties('mchen', { maximumBandwidthMbps: 50 }), PrivilegeDenied);
+    await assert.rejects(role.sendSnapshot('jrivera', { camera: CAMERAS.lobby, at: world.at(10) }), PrivilegeDenied);
+    await assert.rejects(role.approveRequest('ghost', 'whatever'), /no site user "ghost"/);
+    await assert.rejects(role.verifyTrail('mchen'), PrivilegeDenied);
+    assert.equal(role.trail.records().length, before);
+    assert.equal((await role.snapshot()).registry.effectiveCameraIds.length, 6);
+    assert.deepEqual((await role.viewFor('tbrooks')).actions, []);
+  });
+
+  it('notifies the chosen users of a new request; a decided request cannot be decided again', async () => {
+    await role.setNotificationUsers('admin', ['mchen']);
+    const request = await world.fileRequest({ cameras: [CAMERAS.lobby], fromUtc: world.at(5), toUtc: world.at(25), comments: 'bike theft' });
+    await waitFor('the notification', () => events.find((e) => e.kind === 'notification' && e.request.requestId === request.requestId));
+    const note = events.find((e) => e.kind === 'notification' && e.request.requestId === request.requestId);
+    assert.deepEqual(note?.kind === 'notification' && note.users.map((u) => u.name), ['mchen']);
+    assert.equal(role.requests.get(request.requestId)?.status, 'Pending');
+    await role.approveRequest('jrivera', request.requestId);
+    const done = await settled(request.requestId);
+    assert.equal(done.status, 'Completed');
+    assert.equal(done.decidedBy, 'jrivera');
+    assert.equal(done.cameras[0].files?.length, 2, '20 s cut in parts of at most 10 s');
+    await assert.rejects(role.denyRequest('admin', request.requestId, 'too late'), IllegalRequestTransition);
+    await assert.rejects(role.approveRequest('admin', request.requestId), IllegalRequestTransition);
+    const hashes = await world.evidenceHashes(done.cameras[0].evidenceId!);
+    assert.deepEqual([...hashes.entries()].sort(), done.cameras[0].files!.map((f) => [f.name, f.sha256]).sort());
+  });
+
+  it('asks for a reason to deny, and sends it to the service', async () => {
+    const request = await world.fileRequest({ cameras: [CAMERAS.parkingNorth], fromUtc: world.at(0), toUtc: world.at(10) });
+    await waitFor('the request at the role', () => role.requests.get(request.requestId));
+    await assert.rejects(role.denyRequest('admin', request.requestId, '   '), (e: Error) => e instanceof ValidationError && e.errors[0].field === 'reason');
+    assert.equal(role.requests.get(request.requestId)?.status, 'Pending', 'nothing changed');
+    await role.denyRequest('admin', request.requestId, 'Camera was out of order that day');
+    const remote = await world.serviceRequest(request.requestId);
+    assert.equal(remote.status, 'Denied');
+    assert.equal(remote.history.at(-1)?.reason, 'Camera was out of order that day');
+  });
+
+  it('answers thumbnail jobs with a JPEG of the camera', async () => {
+    const job = await world.fileThumbnail(CAMERAS.lobby);
+    const done = await waitFor('the thumbnail job', async () => {
+      const j = await world.job(job.jobId);
+      return j.state === 'Completed' || j.state === 'Failed' ? j : undefined;
+    });
+    assert.equal(done.state, 'Completed', done.failureReason ?? '');
+    const result = done.result as ThumbnailJobResult;
+    assert.equal(result.mimeType, 'image/jpeg');
+    assert.deepEqual([...Buffer.from(result.dataBase64, 'base64').subarray(0, 3)], [0xff, 0xd8, 0xff]);
+    assert.ok(role.trail.query({ types: ['snapshotSent'], camera: CAMERAS.lobby }).length >= 1);
+  });
+
+  it('follows a request the requester cancels', async () => {
+    const request = await world.fileRequest({ cameras: [CAMERAS.lobby], fromUtc: world.at(0), toUtc: world.at(5) });
+    await waitFor('the request at the role', () => role.requests.get(request.requestId));
+    await world.client.ok('POST', `${world.emulator.urls.admin}/tenant/${world.emulator.tenantId}/requests/${request.requestId}/cancel`, { reason: 'found the footage elsewhere' });
+    await role.requests.renewLeases(undefined, true);
+    assert.equal(role.requests.get(request.requestId)?.status, 'Canceled');
+    const record = role.trail.query({ types: ['requestStatusChanged'] }).find((r) => r.requestId === request.requestId);
+    assert.match(record?.summary ?? '', /Pending → Canceled.*found the footage elsewhere/);
+  });
+
+  it('backs off while the service is unreachable, then polls normally again', async () => {
+    const states: string[] = [];
+    const sub = role.onDidChange((e) => {
+      if (e.kind === 'connection' && states.at(-1) !== e.connection.state) states.push(e.connection.state);
+    });
+    world.emulator.faults.add({ route: 'jobs.list', kind: 'status', status: 500, count: 6 });
+    const failing = await waitFor('polls to fail', async () => {
+      const s = (await role.snapshot()).connection;
+      return s.poller.consecutiveFailures >= 2 ? s : undefined;
+    });
+    assert.equal(failing.state, 'unreachable');
+    assert.match(failing.lastError ?? '', /500/);
+    await waitFor('the role to be online again', async () => (await role.snapshot()).connection.state === 'online');
+    sub.dispose();
+    assert.ok(states.includes('unreachable') && states.at(-1) === 'online', states.join(' → '));
+  });
+
+  it('validates property changes field by field, applies them and records them', async () => {
+    await assert.rejects(role.setProperties('admin', { pollingIntervalSeconds: 1, maximumBandwidthMbps: -3 }), (e: Error) => {
+      assert.ok(e instanceof ValidationError);
+      assert.deepEqual(e.errors.map((x) => x.field).sort(), ['maximumBandwidthMbps', 'pollingIntervalSeconds']);
+      return true;
+    });
+    assert.equal(role.properties.maximumBandwidthMbps, 10);
+    const result = await role.setProperties('admin', { maximumBandwidthMbps: 25, throttlingEnabled: true });
+    assert.deepEqual(result.changed.sort(), ['maximumBandwidthMbps', 'throttlingEnabled']);
+    assert.equal(role.uploads.isThrottled, true);
+    const record = role.trail.records().at(-1)!;
+    assert.equal(record.type, 'configurationChanged');
+    assert.equal(record.user, 'admin');
+    assert.equal(record.details?.['maximumBandwidthMbps.before'], '10');
+    assert.equal(record.details?.['maximumBandwidthMbps.after'], '25');
+    await role.setProperties('admin', { throttlingEnabled: false, maximumBandwidthMbps: 10 });
+  });
+
+  it('sends an operator export of two cameras into a new case, and a snapshot', async () => {
+    const job = await role.exportVideo('mchen', {
+      cameras: ['Lobby Entrance', CAMERAS.parkingNorth],
+      from: world.at(30),
+      to: world.at(45),
+      caseTarget: { kind: 'new', name: 'Parking lot collision', departmentId: 'dep-traffic', categoryId: 'cat-traffic' },
+    });
+    assert.equal(job.parts.length, 4);
+    const done = await waitFor('the export upload', () => {
+      const j = role.uploads.get(job.id);
+      return j && (j.state === 'completed' || j.state === 'failed') ? j : undefined;
+    });
+    assert.equal(done.state, 'completed', done.error);
+    assert.ok(done.caseId);
+    const hashes = await world.evidenceHashes(done.evidenceId!);
+    assert.deepEqual([...hashes.entries()].sort(), job.parts.map((p) => [p.name, p.sha256]).sort());
+    await assert.rejects(role.exportVideo('mchen', { cameras: ['No Such Camera'], from: world.at(0), to: 'yesterday' }), (e: Error) => {
+      assert.ok(e instanceof ValidationError);
+      assert.deepEqual(e.errors.map((x) => x.field), ['cameras[0]', 'to']);
+      return true;
+    });
+    const shot = await role.sendSnapshot('admin', { camera: 'Parking North', at: world.at(20) });
+    assert.equal(shot.parts[0].name.endsWith('.jpg'), true);
+    const recorded = role.trail.query({ types: ['uploadCompleted'] }).map((r) => r.details?.uploadJobId);
+    assert.ok(recorded.includes(job.id));
+  });
+
+  it('refuses requests and thumbnails for cameras outside the selection', async () => {
+    await role.stop();
+    await role.removeFromSelection('admin', { kind: 'area', id: AREAS.main });
+    // The service still lists the area's cameras: the role has not answered a discovery job since.
+    assert.ok((await world.registryIds()).includes(CAMERAS.lobby));
+    const request = await world.fileRequest({ cameras: [CAMERAS.lobby, CAMERAS.parkingNorth], fromUtc: world.at(0), toUtc: world.at(10) });
+    const thumb = await world.fileThumbnail(CAMERAS.reception);
+    await role.start();
+    const refused = await settled(request.requestId);
+    assert.equal(refused.status, 'Denied');
+    assert.equal(refused.refused, true);
+    assert.match(refused.denyReason ?? '', /Lobby Entrance is not in the camera selection/);
+    assert.equal((await world.serviceRequest(request.requestId)).status, 'Denied');
+    const job = await waitFor('the thumbnail job', async () => {
+      const j = await world.job(thumb.jobId);
+      return j.state === 'Failed' || j.state === 'Completed' ? j : undefined;
+    });
+    assert.equal(job.state, 'Failed');
+    assert.match(job.failureReason ?? '', /not in the camera selection/);
+    await waitFor('the registry to drop the area', async () => !(await world.registryIds()).includes(CAMERAS.lobby));
+    await role.addToSelection('admin', { kind: 'area', id: AREAS.main });
+    await waitFor('the registry to hold the area again', async () => (await world.registryIds()).includes(CAMERAS.lobby));
+  });
+
+  it('keeps the lock of a waiting request alive, and finishes an approved request after a restart', async () => {
+    const request = await world.fileRequest({ cameras: [CAMERAS.lobby, CAMERAS.parkingNorth], fromUtc: world.at(30), toUtc: world.at(50) });
+    await waitFor('the request at the role', () => role.requests.get(request.requestId));
+    const locked = await world.job(request.jobId);
+    assert.equal(locked.state, 'Locked');
+    assert.equal(locked.lockedBy, world.client.connection.ServicePrincipalId + '@' + world.client.connection.TenantId);
+    await new Promise((r) => setTimeout(r, 20));
+    await role.requests.renewLeases(undefined, true);
+    const renewed = await world.job(request.jobId);
+    assert.ok(Date.parse(renewed.leaseExpiresUtc!) > Date.parse(locked.leaseExpiresUtc!), 'the lease was renewed');
+
+    await role.approveRequest('admin', request.requestId);
+    await role.close(); // in the middle of the work
+    role = await open();
+    assert.equal(role.requests.get(request.requestId)?.status, 'Processing');
+    await role.start();
+    const done = await role.whenRequestSettled(request.requestId);
+    assert.equal(done.status, 'Completed');
+    assert.equal((await world.serviceRequest(request.requestId)).status, 'Completed');
+    for (const camera of done.cameras) {
+      const hashes = await world.evidenceHashes(camera.evidenceId!);
+      assert.deepEqual([...hashes.entries()].sort(), camera.files!.map((f) => [f.name, f.sha256]).sort());
+    }
+  });
+
+  it('keeps its selection, requests and trail across a restart, and the trail verifies', async () => {
+    const before = await role.snapshot();
+    const records = role.trail.records().length;
+    await role.close();
+    role = await open();
+    const after = await role.snapshot();
+    assert.deepEqual(after.registry.entries, before.registry.entries);
+    assert.deepEqual(after.requests.map((r) => [r.requestId, r.status]), before.requests.map((r) => [r.requestId, r.status]));
+    assert.equal(after.activities.count, records + 1);
+    assert.equal(after.activities.recent.at(-1)?.type, 'roleStopped');
+    assert.equal(after.properties.throttlingEnabled, false);
+    assert.deepEqual(await role.verifyTrail('admin'), { ok: true, records: records + 1, problems: [] });
+    const csv = await role.exportActivitiesCsv('admin', { types: ['requestStatusChanged'] });
+    assert.match(csv.split('\n')[0], /^seq,time,type,user,summary,cameras,requestId/);
+    assert.ok(csv.includes('Pending → Processing'));
+  });
+});
