@@ -204,6 +204,22 @@ export class AgentService {
     return publicJob(await this.newJob(tenantId, 'discovery', {}));
   }
 
+  /**
+   * [ours] An agent whose camera selection changed asks for discovery now: the
+   * open discovery job comes due at once (or a new one is made when none is
+   * open), so the registry follows without waiting for the schedule.
+   */
+  async discoveryNow(tenantId: string): Promise<{ job: AgentJob; created: boolean }> {
+    const now = this.now();
+    const open = this.d.jobs.all().find((j) => j.tenantId === tenantId && j.type === 'discovery' && j.state === 'Open');
+    if (!open) return { job: publicJob(await this.newJob(tenantId, 'discovery', {})), created: true };
+    if (Date.parse(open.notBeforeUtc) > now.getTime()) {
+      open.notBeforeUtc = now.toISOString();
+      await this.d.jobs.put(open.jobId, open);
+    }
+    return { job: publicJob(open), created: false };
+  }
+
   /** Returns lapsed leases and keeps a discovery job available per tenant. */
   async sweep(): Promise<void> {
     const now = this.now();
@@ -504,6 +520,18 @@ export class AgentService {
         handler: async ({ params, principal, body }) => {
           tenantCheck(principal!, params.tenantId);
           return ok(await this.fileThumbnail(params.tenantId, body), 201);
+        },
+      },
+      {
+        name: 'jobs.discovery',
+        method: 'POST',
+        path: `${A}/jobs/discovery`,
+        auth: true,
+        body: 'jsonOptional',
+        handler: async ({ params, principal }) => {
+          tenantCheck(principal!, params.tenantId);
+          const { job, created } = await this.discoveryNow(params.tenantId);
+          return ok(job, created ? 201 : 200);
         },
       },
       {

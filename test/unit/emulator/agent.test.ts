@@ -82,6 +82,19 @@ describe('local service: agent service, registry and video requests (§7)', func
     assert.equal((await jobs(a, 'discovery')).length, 1);
   });
 
+  it('brings the scheduled discovery job forward when the agent asks (selection changed), without making a second one', async () => {
+    await publishCameras(); // the job that came due above; the next one is scheduled 600 s out
+    assert.equal((await jobs(a, 'discovery')).length, 0);
+    const asked = await a.call<AgentJob>('POST', `${agentUrl}/jobs/discovery`);
+    assert.equal(asked.status, 200, JSON.stringify(asked.body));
+    const again = await a.call<AgentJob>('POST', `${agentUrl}/jobs/discovery`, {});
+    assert.equal(again.body.jobId, asked.body.jobId);
+    const listed = await jobs(a, 'discovery');
+    assert.deepEqual(listed.map((j) => j.jobId), [asked.body.jobId]);
+    await publishCameras();
+    assert.equal((await jobs(a, 'discovery')).length, 0);
+  });
+
   it('locks a job for one agent: 409 for another; progress, and a lapsed lease returns a crashed agent\'s job', async () => {
     const filed = await fileRequest({ cameras: ['cam-1', 'cam-2'], ...range(HOUR), comments: 'Collision', incidentTimeUtc: from.toISOString() });
     assert.equal(filed.status, 201, JSON.stringify(filed.body));
