@@ -101,14 +101,7 @@ export class DocumentStoreClient implements EvidenceService {
     return { caseId: c.CaseId };
   }
 
-  async createEvidence(input: {
-    idempotencyKey: string;
-    name: string;
-    description?: string;
-    startTimeUtc?: string;
-    endTimeUtc?: string;
-    categoryId?: string;
-  }): Promise<{ evidenceId: string }> {
+  async createEvidence(input: Parameters<EvidenceService['createEvidence']>[0]): Promise<{ evidenceId: string }> {
     const body: EvidenceCreate = {
       Name: input.name,
       ...(input.description ? { Description: input.description } : {}),

@@ -6,7 +6,7 @@ import { randomUUID, type KeyObject } from 'node:crypto';
 import type Keyv from 'keyv';
 import type { SigningCredentials } from '../clearance/assertion';
 import { parseConnectionFile, privateKeyFromJwk, type AccountInfo, type AccountSecret } from './connectionFile';
-import { TypedEvent } from './events';
+import { Emitter } from '../events';
 import type { FieldIssue } from './fieldErrors';
 import type { SecretStore } from './secretStore';
 
@@ -64,7 +64,7 @@ const LEDGER_KEY = 'clearance.account.secretKeys';
 const SECRET_PREFIX = 'clearance.account.secret.';
 
 export class AccountStore {
-  private readonly changed = new TypedEvent<AccountChange>();
+  private readonly changed = new Emitter<AccountChange>();
   /** Fires after the account was replaced or removed. */
   readonly onDidChange = this.changed.event;
 

@@ -37,18 +37,8 @@ export interface AccountInfo {
 }
 
 /** RSA private JWK reduced to what a signer needs (the .NET extras are dropped). */
-export interface RsaPrivateJwk {
-  kty: 'RSA';
-  kid: string;
-  n: string;
-  e: string;
-  d: string;
-  p: string;
-  q: string;
-  dp: string;
-  dq: string;
-  qi: string;
-}
+/** The private RSA key of the connection file, without the .NET extras. */
+export type RsaPrivateJwk = Pick<ServicePrincipalKey, 'kty' | 'kid' | 'n' | 'e' | 'd' | 'p' | 'q' | 'dp' | 'dq' | 'qi'>;
 
 /** The secret part of an account: belongs in a SecretStore, never in state or logs. */
 export interface AccountSecret {
