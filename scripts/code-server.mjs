@@ -45,7 +45,7 @@ export const CHROMIUM_ARGS = [
 
 // The extension gallery (Open VSX in code-server's product.json) is replaced by
 // a closed loopback port so nothing leaves the machine.
-const DEAD_GALLERY = JSON.stringify({
+export const DEAD_GALLERY = JSON.stringify({
   serviceUrl: 'http://127.0.0.1:9/gallery',
   itemUrl: 'http://127.0.0.1:9/items',
   resourceUrlTemplate: 'http://127.0.0.1:9/resource/{publisher}/{name}/{version}/{path}',
@@ -74,7 +74,8 @@ function httpStatus(url) {
   });
 }
 
-function descendants(pid) {
+/** Every process below pid (ps). */
+export function descendants(pid) {
   const r = spawnSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' });
   if (r.status !== 0) return [];
   const children = new Map();

@@ -5,7 +5,7 @@
 // desktop VS Code when `code` is on PATH, otherwise code-server. Everything
 // lives in .clearance-local/ (gitignored) and is reused on the next start.
 // Ctrl-C (or SIGTERM) stops every process it started.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import {
   accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync,
   rmSync, statSync, writeFileSync, writeSync,
@@ -14,7 +14,7 @@ import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { QUIET_SETTINGS, freePort, killTree, workbenchUrl } from './code-server.mjs';
+import { DEAD_GALLERY, QUIET_SETTINGS, descendants, freePort, killTree, workbenchUrl } from './code-server.mjs';
 import {
   CODE_SERVER_ENTRY, CODE_SERVER_VERSION, ROOT, codeServerInstalled, ensureCodeServer, ensureDebianPackages,
 } from './vscode-offline.mjs';
@@ -59,12 +59,6 @@ process.on('disconnect', () => {
   }, 10000);
 });
 `;
-// Same idea as scripts/code-server.mjs: no extension gallery on the internet.
-const DEAD_GALLERY = JSON.stringify({
-  serviceUrl: 'http://127.0.0.1:9/gallery',
-  itemUrl: 'http://127.0.0.1:9/items',
-  resourceUrlTemplate: 'http://127.0.0.1:9/resource/{publisher}/{name}/{version}/{path}',
-});
 
 class UsageError extends Error {}
 
@@ -142,25 +136,6 @@ function processAlive(pid) {
   }
 }
 
-function descendants(pid) {
-  const r = spawnSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' });
-  if (r.status !== 0) return [];
-  const children = new Map();
-  for (const line of r.stdout.trim().split('\n')) {
-    const [p, pp] = line.trim().split(/\s+/).map(Number);
-    if (!children.has(pp)) children.set(pp, []);
-    children.get(pp).push(p);
-  }
-  const out = [];
-  const queue = [pid];
-  while (queue.length) {
-    for (const c of children.get(queue.shift()) ?? []) {
-      out.push(c);
-      queue.push(c);
-    }
-  }
-  return out;
-}
 
 let watchdog;
 

@@ -13,6 +13,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { descendants } from '../../scripts/code-server.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const START = path.join(ROOT, 'scripts', 'start.mjs');
@@ -50,24 +51,6 @@ function assert(cond, message) {
   if (!cond) throw new Error(message);
 }
 
-function descendants(pid) {
-  const r = spawnSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' });
-  const children = new Map();
-  for (const line of r.stdout.trim().split('\n')) {
-    const [p, pp] = line.trim().split(/\s+/).map(Number);
-    if (!children.has(pp)) children.set(pp, []);
-    children.get(pp).push(p);
-  }
-  const out = [];
-  const queue = [pid];
-  while (queue.length) {
-    for (const c of children.get(queue.shift()) ?? []) {
-      out.push(c);
-      queue.push(c);
-    }
-  }
-  return out;
-}
 
 function alive(pid) {
   try {
