@@ -2,6 +2,8 @@
 // does with evidence, for audit. One JSON line per record; each record carries the
 // hash of the one before, so an edited, deleted or reordered record is detected.
 // A head file (seq + hash of the last record) lets verify notice a truncated tail.
+// The chain has no key: it proves the trail was not changed piecemeal, not that
+// someone able to rewrite both files from the start did not do so.
 import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -179,6 +181,29 @@ export function activitiesToCsv(records: readonly ActivityRecord[]): string {
   return stringify([[...CSV_COLUMNS], ...rows]);
 }
 
+async function readHead(headFile: string): Promise<{ seq: number; hash: string } | undefined> {
+  return fs
+    .readFile(headFile, 'utf8')
+    .then((t) => JSON.parse(t) as { seq: number; hash: string })
+    .catch(() => undefined);
+}
+
+/**
+ * A crash between syncing a record and writing the head leaves the head one record
+ * behind: move it forward, but only over that one intact record that links to it.
+ * Anything else is left for verify() to report.
+ */
+async function catchUpHead(headFile: string, records: ActivityRecord[]): Promise<void> {
+  const last = records.at(-1);
+  if (!last) return;
+  const head = await readHead(headFile);
+  const behindByOne = head ? last.seq === head.seq + 1 && last.prevHash === head.hash : last.seq === 1 && last.prevHash === GENESIS;
+  if (!behindByOne) return;
+  const { hash, ...content } = last;
+  if (hashRecord(content) !== hash) return;
+  await writeAtomically(headFile, JSON.stringify({ seq: last.seq, hash: last.hash }));
+}
+
 export class ActivityTrail {
   private readonly appended = new Emitter<ActivityRecord>();
   readonly onDidAppend = this.appended.event;
@@ -211,7 +236,9 @@ export class ActivityTrail {
       await fs.appendFile(path.join(folder, 'activity-trail.torn'), torn + '\n');
       await fs.truncate(file, Buffer.byteLength(text) - Buffer.byteLength(torn));
     }
-    return new ActivityTrail(file, path.join(folder, 'activity-trail.head'), records, clock);
+    const headFile = path.join(folder, 'activity-trail.head');
+    await catchUpHead(headFile, records);
+    return new ActivityTrail(file, headFile, records, clock);
   }
 
   get path(): string {
@@ -265,11 +292,7 @@ export class ActivityTrail {
   async verify(): Promise<TrailVerification> {
     await this.writing;
     const text = await fs.readFile(this.file, 'utf8').catch(() => '');
-    const head = await fs
-      .readFile(this.headFile, 'utf8')
-      .then((t) => JSON.parse(t) as { seq: number; hash: string })
-      .catch(() => undefined);
-    return verifyTrailText(text, head);
+    return verifyTrailText(text, await readHead(this.headFile));
   }
 
   dispose(): void {

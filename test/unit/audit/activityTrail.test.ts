@@ -115,6 +115,21 @@ describe('activity trail', () => {
     assert.equal(result.records, 4);
   });
 
+  it('after a crash between the record and its head, reopening moves the head over that one record only', async () => {
+    await trailWith(4);
+    const headFile = path.join(dir, 'activity-trail.head');
+    const record = (i: number) => JSON.parse(lines()[i]) as ActivityRecord;
+    // The crash: record 4 is on disk, the head still names record 3.
+    writeFileSync(headFile, JSON.stringify({ seq: 3, hash: record(2).hash }));
+    const reopened = await ActivityTrail.open(dir, clock);
+    assert.deepEqual(await reopened.verify(), { ok: true, records: 4, problems: [] });
+
+    // Two records past the head is not a crash: it stays a finding.
+    writeFileSync(headFile, JSON.stringify({ seq: 2, hash: record(1).hash }));
+    const again = await ActivityTrail.open(dir, clock);
+    assert.deepEqual((await again.verify()).problems.map((p) => p.kind), ['truncated']);
+  });
+
   it('queries by time, type, user and camera', async () => {
     const trail = await trailWith(6);
     assert.deepEqual(trail.query({ types: ['uploadCompleted'] }).map((r) => r.seq), [2, 4, 6]);
