@@ -48,6 +48,14 @@ export function blockId(index: number): string {
 }
 
 export const contentKeySecret = (jobId: string, index: number) => `clearance.upload.${jobId}.${index}.contentKey`;
+/** The upload URI carries a SAS (write access to the blob): it lives in the SecretStore, never in the job record. */
+export const uploadUriSecret = (jobId: string, index: number) => `clearance.upload.${jobId}.${index}.uploadUri`;
+
+/** Removes the secrets of a part (its content key and upload URI): it completed, or its job was canceled, cleared or restarted. */
+export async function forgetPartSecrets(secrets: SecretStore, jobId: string, index: number): Promise<void> {
+  await secrets.delete(contentKeySecret(jobId, index));
+  await secrets.delete(uploadUriSecret(jobId, index));
+}
 
 /** Blocks of a part: its cipher (or plain) bytes cut in blockSize pieces; an empty plain file has none. */
 export function blockCount(part: Pick<UploadPart, 'bytes' | 'blockSize' | 'encryption'>): number {
@@ -59,7 +67,6 @@ export function resetPart(part: UploadPart): void {
   part.generation = (part.generation ?? 0) + 1;
   part.state = 'pending';
   part.resourceId = undefined;
-  part.uploadUri = undefined;
   part.encryption = undefined;
   part.blocksCommitted = 0;
   part.bytesSent = 0;
@@ -72,7 +79,10 @@ export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUpl
   if (!evidenceId) throw new Error(`Upload ${job.id}: no evidence item to add ${part.name} to.`);
   signal.throwIfAborted();
 
-  if (!part.resourceId || !part.uploadUri) {
+  const uriSecret = uploadUriSecret(job.id, part.index);
+  let uploadUri = part.resourceId ? await deps.secrets.get(uriSecret) : undefined;
+  if (!part.resourceId || !uploadUri) {
+    // Idempotent by key: the same resource again (with its URI) when only the URI was lost.
     const created = await deps.evidence.createResource(evidenceId, {
       idempotencyKey: idempotencyKeys.resource(job, part),
       name: part.name,
@@ -80,8 +90,10 @@ export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUpl
       startTimeUtc: part.startTimeUtc,
       endTimeUtc: part.endTimeUtc,
     });
+    // The URI first: a record naming a resource whose URI was never stored only asks for it again.
+    await deps.secrets.store(uriSecret, created.uploadUri);
+    uploadUri = created.uploadUri;
     part.resourceId = created.resourceId;
-    part.uploadUri = created.uploadUri;
     if (part.state === 'pending') part.state = 'uploading';
     await deps.save();
   }
@@ -90,10 +102,10 @@ export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUpl
   const totalBlocks = blockCount(part);
 
   if (part.state !== 'committed') {
-    await reconcileWithBlob(part, deps, totalBlocks, signal);
+    await reconcileWithBlob(part, uploadUri, deps, totalBlocks, signal);
   }
   if (part.state !== 'committed') {
-    if (part.blocksCommitted < totalBlocks) await sendBlocks(part, contentKey, deps, signal);
+    if (part.blocksCommitted < totalBlocks) await sendBlocks(part, uploadUri, contentKey, deps, signal);
     const headers: Record<string, string> = { 'x-ms-blob-content-type': part.mimeType };
     if (part.encryption) {
       const data = buildEncryptionData(Buffer.from(part.encryption.iv, 'base64'), {
@@ -104,7 +116,7 @@ export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUpl
       headers[ENCRYPTION_METADATA_HEADER] = JSON.stringify(data);
     }
     await blobCall(part, () =>
-      deps.blobs.putBlockList(part.uploadUri!, Array.from({ length: totalBlocks }, (_, i) => blockId(i)), headers, signal),
+      deps.blobs.putBlockList(uploadUri, Array.from({ length: totalBlocks }, (_, i) => blockId(i)), headers, signal),
     );
     part.state = 'committed';
     await deps.save();
@@ -117,7 +129,7 @@ export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUpl
   });
   part.state = 'completed';
   await deps.save();
-  if (part.encryption) await deps.secrets.delete(contentKeySecret(job.id, part.index));
+  await forgetPartSecrets(deps.secrets, job.id, part.index);
 }
 
 /**
@@ -159,9 +171,9 @@ async function ensureEncryption(job: UploadJob, part: UploadPart, deps: PartUplo
  * may have lost its uncommitted blocks (purged): then the part starts over.
  * A write-only upload URI cannot read the list: the saved record is trusted.
  */
-async function reconcileWithBlob(part: UploadPart, deps: PartUploadDeps, totalBlocks: number, signal: AbortSignal): Promise<void> {
+async function reconcileWithBlob(part: UploadPart, uploadUri: string, deps: PartUploadDeps, totalBlocks: number, signal: AbortSignal): Promise<void> {
   if (part.blocksCommitted === 0) return;
-  const list = await blobCall(part, () => deps.blobs.getBlockList(part.uploadUri!, signal));
+  const list = await blobCall(part, () => deps.blobs.getBlockList(uploadUri, signal));
   if (!list) return;
   const committedNames = list.committed.map((b) => b.name);
   if (committedNames.length === totalBlocks && committedNames.every((n, i) => n === blockId(i))) {
@@ -182,7 +194,7 @@ async function reconcileWithBlob(part: UploadPart, deps: PartUploadDeps, totalBl
   }
 }
 
-async function sendBlocks(part: UploadPart, contentKey: Buffer | undefined, deps: PartUploadDeps, signal: AbortSignal): Promise<void> {
+async function sendBlocks(part: UploadPart, uploadUri: string, contentKey: Buffer | undefined, deps: PartUploadDeps, signal: AbortSignal): Promise<void> {
   const plainOffset = part.blocksCommitted * part.blockSize;
   const source = createReadStream(part.file, { start: plainOffset, highWaterMark: 256 * 1024 });
   let cipher: Readable = source;
@@ -204,7 +216,7 @@ async function sendBlocks(part: UploadPart, contentKey: Buffer | undefined, deps
       const timeoutMs = deps.blockTimeoutMs?.(data.length);
       try {
         await blobCall(part, () =>
-          deps.blobs.putBlock(part.uploadUri!, blockId(index), data, {
+          deps.blobs.putBlock(uploadUri, blockId(index), data, {
             signal,
             onBytes: (n) => deps.onBytes(part, n),
             ...(timeoutMs !== undefined ? { timeoutMs } : {}),

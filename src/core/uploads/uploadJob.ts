@@ -32,8 +32,7 @@ export interface UploadPart {
   /** Bumped when the part starts over with a new resource (its upload URI expired): part of its idempotency key. */
   generation?: number;
   resourceId?: string;
-  /** The SAS URI the service answered; a secret (it grants write access). */
-  uploadUri?: string;
+  // The upload URI (a SAS: write access) is kept in the SecretStore, see uploadUriSecret; never here.
   /** Per-part encryption, absent when the account disables encryption. The content key itself is kept in the SecretStore. */
   encryption?: {
     keyId: string;

@@ -13,7 +13,7 @@ import type Keyv from 'keyv';
 import type { SecretStore } from '../config/secretStore';
 import { Emitter } from '../events';
 import { ServiceError } from '../net/errors';
-import { contentKeySecret, resetPart, uploadPart, UploadUriRejected, type PartUploadDeps } from './partUpload';
+import { forgetPartSecrets, resetPart, uploadPart, uploadUriSecret, UploadUriRejected, type PartUploadDeps } from './partUpload';
 import type { BandwidthLimiter, BlobStore, EvidenceService } from './ports';
 import {
   assertTransition,
@@ -172,11 +172,43 @@ class Interrupted extends Error {
 /** The service no longer has the evidence (purged after 24 h incomplete): the job starts over. */
 class EvidenceGone extends Error {}
 
+/** A part stops to let an older one of its job go alone (throttling turned on); it goes back in line. */
+class PartYield extends Error {
+  constructor() {
+    super('part yields (throttling on)');
+    this.name = 'PartYield';
+  }
+}
+
+/** The parts of one running job that may be in flight: as many as the throttling setting allows now. */
+class PartPool {
+  readonly gate: Slots;
+  /** Parts in flight by index. */
+  readonly running = new Map<number, { controller: AbortController; settled: Promise<void> }>();
+  constructor(throttled: boolean) {
+    this.gate = new Slots(throttled ? 1 : MAX_PARALLEL_PARTS);
+  }
+
+  /** Throttling on: one part at a time; the others in flight stop (keeping what was acknowledged) and wait. */
+  async narrow(): Promise<void> {
+    this.gate.setCapacity(1);
+    const [, ...others] = [...this.running.entries()].sort(([a], [b]) => a - b);
+    for (const [, r] of others) r.controller.abort(new PartYield());
+    await Promise.all(others.map(([, r]) => r.settled));
+  }
+
+  widen(): void {
+    this.gate.setCapacity(MAX_PARALLEL_PARTS);
+  }
+}
+
 interface Run {
   controller: AbortController;
   done: Promise<void>;
   /** Holds a job slot (is past the queue). */
   active: boolean;
+  /** Present while its parts upload. */
+  parts?: PartPool;
 }
 
 export class UploadQueue {
@@ -226,6 +258,7 @@ export class UploadQueue {
       const job = (await options.store.get(jobKey(id))) as UploadJob | undefined;
       if (!job) continue;
       if (job.state === 'uploading' || job.state === 'completing') job.state = 'queued';
+      if (await moveUploadUrisToSecrets(job, options.secrets)) await options.store.set(jobKey(id), job);
       queue.jobs.set(id, job);
       queue.order.set(id, queue.nextOrder++);
     }
@@ -278,7 +311,13 @@ export class UploadQueue {
     this.slots.setCapacity(on ? 1 : MAX_PARALLEL_UPLOADS);
     if (on) {
       const active = [...this.runs.entries()].filter(([, r]) => r.active).sort(([a], [b]) => this.order.get(a)! - this.order.get(b)!);
-      await Promise.all(active.slice(1).map(([id]) => this.interrupt(id, new Interrupted('queued', true))));
+      await Promise.all([
+        ...active.slice(1).map(([id]) => this.interrupt(id, new Interrupted('queued', true))),
+        // The one that goes on keeps a single file in flight.
+        ...active.slice(0, 1).map(([, r]) => r.parts?.narrow()),
+      ]);
+    } else {
+      for (const r of this.runs.values()) r.parts?.widen();
     }
   }
 
@@ -401,6 +440,7 @@ export class UploadQueue {
         this.jobs.delete(job.id);
         this.order.delete(job.id);
         await this.options.store.delete(jobKey(job.id));
+        for (const p of job.parts) await forgetPartSecrets(this.options.secrets, job.id, p.index);
         this.events.fire({ kind: 'removed', jobId: job.id });
         n++;
       }
@@ -459,12 +499,12 @@ export class UploadQueue {
       this.emit('changed', job);
 
       try {
-        await this.upload(job, signal);
+        await this.upload(job, run, signal);
       } catch (err) {
         if (!(err instanceof EvidenceGone) || signal.aborted) throw err;
         // Purged at the service (incomplete for 24 h) or its upload URI expired: once per run, start over with new evidence.
         await this.restart(job);
-        await this.upload(job, signal);
+        await this.upload(job, run, signal);
       }
 
       job.state = 'completed';
@@ -498,7 +538,7 @@ export class UploadQueue {
   }
 
   /** Case, evidence, parts (in parallel where allowed), then the evidence is completed. */
-  private async upload(job: UploadJob, signal: AbortSignal): Promise<void> {
+  private async upload(job: UploadJob, run: Run, signal: AbortSignal): Promise<void> {
     const { evidence } = this.options;
     if (job.caseTarget.kind === 'new' && !job.caseId) {
       const c = job.caseTarget;
@@ -524,7 +564,7 @@ export class UploadQueue {
       await this.save(job);
     }
 
-    await this.evidenceStep(() => this.uploadParts(job, signal));
+    await this.evidenceStep(() => this.uploadParts(job, run, signal));
 
     signal.throwIfAborted();
     job.state = 'completing';
@@ -550,32 +590,62 @@ export class UploadQueue {
   }
 
 
-  /** Parts through a small pool; the first failure stops the others (each keeps what was acknowledged). */
-  private async uploadParts(job: UploadJob, outer: AbortSignal): Promise<void> {
+  /**
+   * Parts through a small pool whose width follows the throttling setting (one
+   * file at a time while on, read again whenever it changes); the first failure
+   * stops the others (each keeps what was acknowledged).
+   */
+  private async uploadParts(job: UploadJob, run: Run, outer: AbortSignal): Promise<void> {
     const todo = job.parts.filter((p) => p.state !== 'completed');
-    const width = this.throttling ? 1 : MAX_PARALLEL_PARTS;
+    const pool = new PartPool(this.throttling);
+    run.parts = pool;
     const inner = new AbortController();
     const onOuter = () => inner.abort(outer.reason);
     outer.addEventListener('abort', onOuter, { once: true });
     const deps = this.partDeps(job);
     let firstError: unknown;
+    const attempt = async (part: UploadPart, controller: AbortController): Promise<'done' | 'yielded' | 'failed'> => {
+      const onInner = () => controller.abort(inner.signal.reason);
+      inner.signal.addEventListener('abort', onInner, { once: true });
+      try {
+        await uploadPart(job, part, deps, controller.signal);
+        this.emit('changed', job);
+        return 'done';
+      } catch (err) {
+        if (controller.signal.reason instanceof PartYield && !inner.signal.aborted) return 'yielded';
+        if (firstError === undefined) firstError = err;
+        inner.abort(err);
+        return 'failed';
+      } finally {
+        inner.signal.removeEventListener('abort', onInner);
+        pool.running.delete(part.index);
+        pool.gate.release();
+      }
+    };
     const worker = async (): Promise<void> => {
       for (let part = todo.shift(); part; part = todo.shift()) {
-        if (inner.signal.aborted) return;
         try {
-          await uploadPart(job, part, deps, inner.signal);
-          this.emit('changed', job);
-        } catch (err) {
-          if (firstError === undefined) firstError = err;
-          inner.abort(err);
+          await pool.gate.acquire(part.index, inner.signal);
+        } catch {
+          return; // stopped while waiting for its turn
+        }
+        if (inner.signal.aborted) {
+          pool.gate.release();
           return;
         }
+        const controller = new AbortController();
+        const settled = attempt(part, controller);
+        pool.running.set(part.index, { controller, settled: settled.then(() => undefined) });
+        const outcome = await settled;
+        if (outcome === 'failed') return;
+        if (outcome === 'yielded') todo.unshift(part); // resumes from its last acknowledged block when its turn comes
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.min(width, Math.max(1, todo.length)) }, worker));
+      await Promise.all(Array.from({ length: Math.min(MAX_PARALLEL_PARTS, Math.max(1, todo.length)) }, worker));
     } finally {
       outer.removeEventListener('abort', onOuter);
+      if (run.parts === pool) delete run.parts;
     }
     outer.throwIfAborted();
     if (firstError !== undefined) throw firstError;
@@ -624,7 +694,7 @@ export class UploadQueue {
     delete job.evidenceId;
     job.caseLinked = false;
     for (const part of job.parts) {
-      await this.options.secrets.delete(contentKeySecret(job.id, part.index));
+      await forgetPartSecrets(this.options.secrets, job.id, part.index);
       resetPart(part);
     }
     await this.save(job);
@@ -752,7 +822,7 @@ export class UploadQueue {
     } catch (err) {
       this.options.onWarning?.(`Could not remove the staged files of upload ${job.id}: ${describe(err)}`);
     }
-    for (const p of job.parts) await this.options.secrets.delete(contentKeySecret(job.id, p.index));
+    for (const p of job.parts) await forgetPartSecrets(this.options.secrets, job.id, p.index);
   }
 
   private async finishCancel(job: UploadJob): Promise<void> {
@@ -830,6 +900,21 @@ export class UploadQueue {
     if (!job) throw new UploadInputError('id', `there is no upload ${id}`);
     return job;
   }
+}
+
+/**
+ * Records written before upload URIs moved to the SecretStore kept them in the
+ * part: they move there now (the journal compacts the old lines away when next opened).
+ */
+async function moveUploadUrisToSecrets(job: UploadJob, secrets: SecretStore): Promise<boolean> {
+  let moved = false;
+  for (const part of job.parts as (UploadPart & { uploadUri?: string })[]) {
+    if (part.uploadUri === undefined) continue;
+    if (part.state !== 'completed' && job.state !== 'completed' && job.state !== 'canceled') await secrets.store(uploadUriSecret(job.id, part.index), part.uploadUri);
+    delete part.uploadUri;
+    moved = true;
+  }
+  return moved;
 }
 
 function describe(err: unknown): string {

@@ -9,7 +9,8 @@ import * as readline from 'node:readline';
 import { BlobSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCredential } from '@azure/storage-blob';
 import Keyv from 'keyv';
 import { JournalStore } from '../../../src/core/store/journalStore';
-import { blockCount } from '../../../src/core/uploads/partUpload';
+import { FileSecretStore } from '../../../src/core/config/secretStore';
+import { blockCount, uploadUriSecret } from '../../../src/core/uploads/partUpload';
 import type { UploadJob } from '../../../src/core/uploads/uploadJob';
 import { DEFAULT_BLOCK_SIZE, STAGING_PREFIX } from '../../../src/core/uploads/uploadQueue';
 import {
@@ -58,21 +59,31 @@ describe('UploadQueue resuming after a crash', function () {
     const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, sig) => resolve(sig ?? code)));
     let evidenceBefore: string | undefined;
     let sentAtKill = 0;
-    await new Promise<void>((resolve, reject) => {
-      const lines = readline.createInterface({ input: child.stdout });
-      lines.on('line', (line) => {
-        const e = JSON.parse(line) as { kind: string; evidenceId?: string; sentBytes?: number };
-        evidenceBefore ??= e.evidenceId;
-        // Past two and a half blocks: two acknowledged, the third in flight.
-        if (e.kind === 'progress' && (e.sentBytes ?? 0) > 2.5 * blockSize && sentAtKill === 0) {
-          sentAtKill = e.sentBytes!;
-          child.kill('SIGKILL');
-          resolve();
-        }
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const lines = readline.createInterface({ input: child.stdout });
+        lines.on('line', (line) => {
+          const e = JSON.parse(line) as { kind: string; evidenceId?: string; sentBytes?: number };
+          evidenceBefore ??= e.evidenceId;
+          // Past two and a half blocks: two acknowledged, the third in flight.
+          if (e.kind === 'progress' && (e.sentBytes ?? 0) > 2.5 * blockSize && sentAtKill === 0) {
+            sentAtKill = e.sentBytes!;
+            child.kill('SIGKILL');
+            resolve();
+          }
+        });
+        void exited.then((how) => reject(new Error(`the child ended before the kill (${String(how)}): ${stderr}`)));
       });
-      void exited.then((how) => reject(new Error(`the child ended before the kill (${String(how)}): ${stderr}`)));
-    });
+    } finally {
+      // A failure above (a bad line, a timeout) must not leave the child running.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
     assert.equal(await exited, 'SIGKILL');
+    // What the killed process left on disk: its state, but no upload URI (a SAS) in it.
+    const stateDir = path.join(dir, 'state');
+    const leftState = filesUnder(stateDir).map((f) => fs.readFileSync(path.join(stateDir, f), 'latin1')).join('\n');
+    assert.ok(leftState.includes(id), 'the journal holds the job');
+    assert.doesNotMatch(leftState, /sig=|[?&](sv|se|sp|sr|st)=/, 'no SAS in the state files');
     assert.ok(evidenceBefore, 'the child had created the evidence');
 
     // Restart: same journal, same secrets, same archive folder; throttling off to finish quickly.
@@ -124,8 +135,9 @@ describe('UploadQueue resuming after a crash', function () {
     } finally {
       await h.close();
     }
-    // A readable upload URI for the same blob (the service hands out write-only ones), saved in the job,
-    // and the blob loses its uncommitted blocks (as Azure discards them after a week).
+    // A readable upload URI for the same blob (the service hands out write-only ones), saved in the job record
+    // as older versions did (opening the queue moves it to the secret store), and the blob loses its
+    // uncommitted blocks (as Azure discards them after a week).
     const journal = new JournalStore({ path: path.join(dir, 'state', 'queue.journal') });
     const state = new Keyv({ store: journal, namespace: 'uploads' });
     const job = (await state.get(`job:${id}`)) as UploadJob;
@@ -137,10 +149,12 @@ describe('UploadQueue resuming after a crash', function () {
       { containerName: blob.containerName, blobName: blob.name, permissions: BlobSASPermissions.parse('rcw'), startsOn: new Date(Date.now() - 60_000), expiresOn: new Date(Date.now() + 3600_000), version: '2021-12-02' },
       new StorageSharedKeyCredential(account, accountKey),
     ).toString();
-    job.parts[0].uploadUri = `${fx.emulator.urls.blob}/${account}/${blob.containerName}/${blob.name}?${sas}`;
-    await state.set(`job:${id}`, job);
-    assert.equal((await fx.blobs.getBlockList(job.parts[0].uploadUri))?.uncommitted.length, committedBefore);
-    await fx.blobs.putBlockList(job.parts[0].uploadUri, [], {}); // commits nothing: the uncommitted blocks are dropped
+    const readable = `${fx.emulator.urls.blob}/${account}/${blob.containerName}/${blob.name}?${sas}`;
+    const secrets = new FileSecretStore(path.join(dir, 'secrets', 'secrets.json'));
+    assert.match((await secrets.get(uploadUriSecret(id, 0))) ?? '', /[?&]sig=/, 'the paused part keeps its URI in the secret store');
+    await state.set(`job:${id}`, { ...job, parts: [{ ...job.parts[0], uploadUri: readable }] });
+    assert.equal((await fx.blobs.getBlockList(readable))?.uncommitted.length, committedBefore);
+    await fx.blobs.putBlockList(readable, [], {}); // commits nothing: the uncommitted blocks are dropped
     await journal.disconnect();
 
     h = await openQueue(fx, dir, { blockSize });
@@ -152,6 +166,8 @@ describe('UploadQueue resuming after a crash', function () {
       assert.equal(done.state, 'completed', done.error);
       assert.equal(fx.emulator.faults.list()[0].fired, blockCount({ bytes: part.bytes, blockSize, encryption: { keyId: '', iv: '', wrappedKey: '' } }), 'every block again');
       assert.equal((await plainSha256OfBlob(fx, done.evidenceId!, done.parts[0].resourceId!)).sha256, part.sha256);
+      assert.equal(await h.secrets.get(uploadUriSecret(id, 0)), undefined, 'the URI is forgotten once the part is complete');
+      assert.equal(((await h.store.get(`job:${id}`)) as { parts: Record<string, unknown>[] }).parts[0].uploadUri, undefined, 'and never kept in the record');
     } finally {
       fx.emulator.faults.clear();
       await h.close();

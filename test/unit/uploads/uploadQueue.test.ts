@@ -73,6 +73,35 @@ describe('UploadQueue against the local service', function () {
     }
   });
 
+  it('keeps the upload URI (a SAS) in the secret store, never in the state files, and forgets it once the part is complete', async () => {
+    const dir = freshDir();
+    const h = await openQueue(fx, dir, { blockSize: 64 * KiB, throttling: true, mbps: 8 });
+    const stateFiles = () => {
+      const state = path.join(dir, 'state');
+      const files = filesUnder(state);
+      assert.ok(files.length > 0, 'the queue has state files');
+      return files.map((f) => fs.readFileSync(path.join(state, f), 'latin1')).join('\n');
+    };
+    const secrets = () => JSON.parse(fs.readFileSync(h.secrets.filePath, 'utf8')) as Record<string, string>;
+    try {
+      const id = h.queue.newJobId();
+      const part = stageRandomFile(h.queue, id, 's.mp4', 400_000);
+      await h.queue.enqueue({ id, title: 'SAS at rest', evidence: { name: 'SAS at rest' }, caseTarget: { kind: 'none' }, parts: [part] });
+      h.queue.start();
+      await waitForEvent(h.queue, (e) => e.kind === 'progress' && e.job.id === id && e.job.sentBytes > 100_000);
+      assert.match(secrets()[`clearance.upload.${id}.0.uploadUri`] ?? '', /^http:\/\/127\.0\.0\.1:\d+\/.*[?&]sig=/, 'the URI is in the secret store');
+      const during = stateFiles();
+      assert.ok(during.includes(h.queue.get(id)!.parts[0].resourceId!), 'the journal holds the part');
+      assert.doesNotMatch(during, /sig=|[?&](sv|se|sp|sr|st)=/, 'no SAS in the state files while uploading');
+      const done = await waitForState(h.queue, id, ['completed', 'failed']);
+      assert.equal(done.state, 'completed', done.error);
+      assert.doesNotMatch(stateFiles(), /sig=|[?&](sv|se|sp|sr|st)=/, 'no SAS in the state files once complete');
+      assert.deepEqual(Object.keys(secrets()), []);
+    } finally {
+      await h.close();
+    }
+  });
+
   it('uploads plain files, without metadata, for an account that disables encryption', async () => {
     const plainAccount = await fx.emulator.createIntegration({ name: 'Plain-Role', disableEncryption: true });
     const stack = await fx.clientFor(plainAccount);
@@ -243,31 +272,47 @@ describe('UploadQueue against the local service', function () {
     }
   });
 
-  it('turning throttling on lets one upload go on; the others wait and then resume where they were', async () => {
+  it('turning throttling on lets one upload go on with one file at a time; the others wait and then resume where they were', async () => {
     const h = await openQueue(fx, freshDir(), { blockSize: 64 * KiB, throttling: false, mbps: 400 });
     try {
       fx.emulator.faults.add({ route: 'blob.putBlock', kind: 'latency', latencyMs: 40 });
       const ids: string[] = [];
-      const parts = new Map<string, string>();
+      const parts = new Map<string, string[]>();
       for (let i = 0; i < 3; i++) {
         const id = h.queue.newJobId();
         ids.push(id);
-        const part = stageRandomFile(h.queue, id, 'a.mp4', 400_000);
-        parts.set(id, part.sha256);
-        await h.queue.enqueue({ id, title: `T${i}`, evidence: { name: `T${i}` }, caseTarget: { kind: 'none' }, parts: [part] });
+        // The first upload, the one that goes on, has three files in flight when throttling turns on.
+        const staged = Array.from({ length: i === 0 ? 3 : 1 }, (_, k) => stageRandomFile(h.queue, id, `f${k}.mp4`, 400_000));
+        parts.set(id, staged.map((p) => p.sha256));
+        await h.queue.enqueue({ id, title: `T${i}`, evidence: { name: `T${i}` }, caseTarget: { kind: 'none' }, parts: staged });
       }
       h.queue.start();
-      await waitForEvent(h.queue, () => h.queue.snapshot().filter((j) => j.state === 'uploading' && j.sentBytes > 0).length === 3);
+      await waitForEvent(
+        h.queue,
+        () =>
+          h.queue.snapshot().filter((j) => j.state === 'uploading' && j.sentBytes > 0).length === 3 &&
+          h.queue.get(ids[0])!.parts.filter((p) => p.sentBytes > 0 && p.state !== 'completed').length === 3,
+      );
       await h.queue.setThrottling(true);
       assert.equal(h.queue.snapshot().filter((j) => j.state === 'uploading').length, 1);
       let peak = 0;
-      h.queue.onDidChange(() => (peak = Math.max(peak, h.queue.snapshot().filter((j) => j.state === 'uploading' || j.state === 'completing').length)));
+      // Files sending at once: those whose sent bytes grew between two consecutive looks at the queue.
+      let peakSending = 0;
+      let before = new Map(h.queue.snapshot().flatMap((j) => j.parts.map((p) => [`${j.id}:${p.index}`, p.sentBytes] as const)));
+      h.queue.onDidChange(() => {
+        const snap = h.queue.snapshot();
+        peak = Math.max(peak, snap.filter((j) => j.state === 'uploading' || j.state === 'completing').length);
+        const now = new Map(snap.flatMap((j) => j.parts.map((p) => [`${j.id}:${p.index}`, p.sentBytes] as const)));
+        peakSending = Math.max(peakSending, [...now].filter(([k, sent]) => sent > (before.get(k) ?? 0)).length);
+        before = now;
+      });
       for (const id of ids) {
         const done = await waitForState(h.queue, id, ['completed', 'failed']);
         assert.equal(done.state, 'completed', done.error);
-        assert.equal((await plainSha256OfBlob(fx, done.evidenceId!, done.parts[0].resourceId!)).sha256, parts.get(id));
+        for (const p of done.parts) assert.equal((await plainSha256OfBlob(fx, done.evidenceId!, p.resourceId!)).sha256, parts.get(id)![p.index]);
       }
       assert.equal(peak, 1);
+      assert.equal(peakSending, 1, 'one file in flight at a time once throttling is on');
     } finally {
       await h.close();
     }
