@@ -23,6 +23,9 @@ export async function perform(role: Role, site: Site, request: ControlRequest): 
   };
   switch (request.command) {
     case 'status': {
+      // It shows the selection and the requests: both privileges, through the one check.
+      await role.authorize(user, 'viewCameraSelection');
+      await role.authorize(user, 'viewRequests');
       const s = await role.snapshot(10);
       return {
         status: s.status,
@@ -39,7 +42,8 @@ export async function perform(role: Role, site: Site, request: ControlRequest): 
       };
     }
     case 'requests':
-      return role.snapshot(0).then((s) => s.requests.map(describeRequest));
+      await role.authorize(user, 'viewRequests');
+      return (await role.snapshot(0)).requests.map(describeRequest);
     case 'approve': {
       const id = resolveRequest(role, need('request'));
       await role.approveRequest(user, id);

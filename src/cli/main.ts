@@ -21,6 +21,7 @@ and uploads evidence through the encrypted, throttled upload queue, and keeps
 the activity trail. Only one role instance runs per site.
 
   run --site <dir> [--connection <file>] [--properties <json file>]
+      [--proxy-password-file <file>]
       Polls and works the upload queue until SIGINT or SIGTERM (then stops
       cleanly: the poll in flight is aborted, uploads resume on the next run).
       --connection   the account's JSON connection file; imported when it
@@ -29,6 +30,11 @@ the activity trail. Only one role instance runs per site.
                      archiveDestinationFolder, throttlingEnabled,
                      maximumBandwidthMbps, proxy {enabled, host, port, username}.
                      Without it, the properties of the last run (or defaults).
+      --proxy-password-file <file>
+                     the proxy password (for proxy.username), read from this
+                     file (one trailing newline is dropped; keep it owner-only).
+                     Kept in the role's secret store, never logged; without it,
+                     the password kept from an earlier run (if any).
       --poll-interval <s>      poll every <s> seconds (decimals allowed), overriding
                                the property: for tests and demos.
       --max-part-seconds <s>   cut exported files every <s> seconds (default 3600).
@@ -52,7 +58,11 @@ the activity trail. Only one role instance runs per site.
   select add|remove --user <u> (--camera|--area|--federation) <id or name>
                                              change the camera selection
   notify --user <u> [--notify-user <v>...]   who is told of new requests
-  status | requests                          what the role holds now
+  status --user <u>                          what the role holds now (needs View
+                                             camera selection and View request
+                                             notifications)
+  requests --user <u>                        the video requests (needs View
+                                             request notifications)
   poll --user <u>                            poll now
   verify --user <u>                          check the activity trail's chain
                                              (exit code 1 when it does not verify)
@@ -74,6 +84,7 @@ const OPTIONS = {
   state: { type: 'string' },
   connection: { type: 'string' },
   properties: { type: 'string' },
+  'proxy-password-file': { type: 'string' },
   'poll-interval': { type: 'string' },
   'max-part-seconds': { type: 'string' },
   'lease-seconds': { type: 'string' },
@@ -188,9 +199,33 @@ async function openRole(values: Values, paths: Paths, purpose: string, withContr
   return { role, site };
 }
 
+/** The password file's text without its trailing newline; never echoed anywhere. */
+async function readProxyPassword(file: string): Promise<string> {
+  let text: string;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`--proxy-password-file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+  }
+  const password = text.replace(/\r?\n$/, '');
+  if (!password) throw new UsageError(`--proxy-password-file: ${file} is empty`);
+  return password;
+}
+
 async function run(values: Values): Promise<number> {
   const paths = pathsOf(values);
+  const passwordFile = values['proxy-password-file'];
+  const password = passwordFile !== undefined ? await readProxyPassword(passwordFile) : undefined;
   const { role, site } = await openRole(values, paths, 'runner', true);
+  if (password !== undefined) {
+    try {
+      const { changed } = await role.adoptProxyPassword(password);
+      log(`proxy password ${changed ? 'stored' : 'unchanged'} (from ${passwordFile})`);
+    } catch (error) {
+      await role.close();
+      throw error;
+    }
+  }
   let server: Awaited<ReturnType<typeof serveControl>> | undefined;
   let stopping: Promise<void> | undefined;
   const shutdown = (why: string): Promise<void> => {
@@ -316,8 +351,7 @@ function requestFor(command: string, positionals: string[], values: Values): Con
       if (values.csv) args.csv = true;
       break;
   }
-  const needsUser = !['status', 'requests'].includes(command);
-  if (needsUser && !user) throw new UsageError(`${command} needs --user <site user>: the role checks that user's privileges`);
+  if (!user) throw new UsageError(`${command} needs --user <site user>: the role checks that user's privileges`);
   return { command, ...(user ? { user } : {}), args };
 }
 

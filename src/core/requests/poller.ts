@@ -35,6 +35,8 @@ export class Poller {
   private status: PollerStatus = { state: 'stopped', polls: 0, consecutiveFailures: 0 };
   private running: Promise<void> | undefined;
   private stopping = false;
+  /** start() came while a stop was still ending the loop: run again once it has. */
+  private restartAfterStop = false;
   private tickController: AbortController | undefined;
   private sleepController: AbortController | undefined;
   private wakeRequested = false;
@@ -51,12 +53,17 @@ export class Poller {
   }
 
   start(): void {
-    if (this.running) return;
+    if (this.running) {
+      if (this.stopping) this.restartAfterStop = true;
+      return;
+    }
+    this.restartAfterStop = false;
     this.stopping = false;
     this.running = this.loop().finally(() => {
       this.running = undefined;
       this.update({ state: 'stopped', nextPollAt: undefined });
       this.releaseWaiters(this.waiters.splice(0));
+      if (this.restartAfterStop) this.start();
     });
   }
 
@@ -71,6 +78,7 @@ export class Poller {
 
   /** Aborts the tick in flight and waits until the loop has ended. */
   async stop(): Promise<void> {
+    this.restartAfterStop = false;
     this.stopping = true;
     this.tickController?.abort(new Error('The role is stopping.'));
     this.sleepController?.abort();

@@ -90,10 +90,26 @@ export function isFinal(status: VideoRequestStatus): boolean {
   return TRANSITIONS[status].length === 0;
 }
 
-/** The final status of an approved request from its cameras' outcomes. */
-export function finalStatus(cameras: readonly VideoRequestCamera[]): 'Completed' | 'PartiallyCompleted' | 'VideoUnavailable' {
+/**
+ * Processing → Pending, the one move back: the service gives the job back after a
+ * retryable failure (and a lapsed lease), and the role follows it. Not in the table
+ * above: neither an operator nor the role's own outcome may choose it.
+ */
+export function giveBack(request: VideoRequest, at: Date, changes: Partial<VideoRequest> = {}): VideoRequest {
+  if (request.status !== 'Processing') throw new IllegalRequestTransition(request.requestId, request.status, 'Pending');
+  return { ...request, ...changes, status: 'Pending', updatedAt: at.toISOString() };
+}
+
+/**
+ * How an approved request ends from its cameras' outcomes. VideoUnavailable only
+ * when no camera has recordings in the range; 'Failed' when nothing was sent and
+ * some export or upload failed: the recordings may exist, so it is no final
+ * status but a failure to report (the request can be tried again).
+ */
+export function finalStatus(cameras: readonly VideoRequestCamera[]): 'Completed' | 'PartiallyCompleted' | 'VideoUnavailable' | 'Failed' {
   const exported = cameras.filter((c) => c.outcome === 'Exported').length;
   if (exported === cameras.length && exported > 0) return 'Completed';
   if (exported > 0) return 'PartiallyCompleted';
-  return 'VideoUnavailable';
+  if (cameras.every((c) => c.outcome === 'Unavailable')) return 'VideoUnavailable';
+  return 'Failed';
 }

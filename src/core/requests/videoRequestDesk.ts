@@ -18,7 +18,7 @@ import type { Site } from '../site/model';
 import { isSiteError } from '../site/model';
 import type { NewUploadJob, UploadEvent } from '../uploads/uploadQueue';
 import type { UploadJobSnapshot } from '../uploads/uploadJob';
-import { finalStatus, isFinal, STATUS_LABELS, transition, type VideoRequest, type VideoRequestCamera } from './videoRequest';
+import { finalStatus, giveBack, isFinal, STATUS_LABELS, transition, type VideoRequest, type VideoRequestCamera } from './videoRequest';
 
 /** Who acts when nobody did: the role itself (refusals, outcomes). */
 export const ROLE_ACTOR = 'role';
@@ -36,7 +36,7 @@ export interface RequestUploads {
   readonly onDidChange: (listener: (event: UploadEvent) => void) => Disposable;
 }
 
-export type RequestAgent = Pick<AgentClient, 'lock' | 'progress' | 'complete' | 'getRequest'>;
+export type RequestAgent = Pick<AgentClient, 'lock' | 'progress' | 'complete' | 'fail' | 'getRequest'>;
 
 export interface VideoRequestDeskOptions {
   agent: RequestAgent;
@@ -187,7 +187,7 @@ export class VideoRequestDesk {
   }
 
   /** Denies a Pending request with a reason the requester will read. */
-  deny(requestId: string, user: string, reason: string): Promise<VideoRequest> {
+  async deny(requestId: string, user: string, reason: string): Promise<VideoRequest> {
     const text = typeof reason === 'string' ? reason.trim() : '';
     if (!text) throw new ValidationError('The denial', [{ field: 'reason', message: 'required: tell the requester why the request is denied' }]);
     if (text.length > 1024) throw new ValidationError('The denial', [{ field: 'reason', message: `at most 1024 characters; found ${text.length}` }]);
@@ -205,20 +205,23 @@ export class VideoRequestDesk {
     });
   }
 
-  /** Resolves when the request is final and the service has its result (or gave up on it). */
+  /**
+   * Resolves when the request is final and the service has its result (or gave up on
+   * it), or when its processing failed and it is Pending again (to be approved anew).
+   */
   whenSettled(requestId: string): Promise<VideoRequest> {
     const id = this.require(requestId).requestId;
     return new Promise((resolve) => {
-      const check = (): boolean => {
+      const check = (givenBack = false): boolean => {
         const r = this.requests.get(id);
-        if (r && isFinal(r.status) && !r.pendingResult) {
+        if (r && ((isFinal(r.status) && !r.pendingResult) || givenBack)) {
           sub.dispose();
           resolve(r);
           return true;
         }
         return false;
       };
-      const sub = this.events.event(() => check());
+      const sub = this.events.event((e) => check(e.kind === 'statusChanged' && e.request.requestId === id && e.from === 'Processing' && e.to === 'Pending'));
       check();
     });
   }
@@ -357,8 +360,10 @@ export class VideoRequestDesk {
         this.log(`video request ${short(requestId)}: ${(error as Error).message}`);
         return this.serialize(requestId, async () => this.save({ ...this.require(requestId), error: (error as Error).message }));
       })
+      // Saving the error may fail too (state store gone): say so rather than reject unhandled.
+      .catch((error: unknown) => this.log(`video request ${short(requestId)}: could not record the failure (${(error as Error).message})`))
       .finally(() => this.workers.delete(requestId));
-    this.workers.set(requestId, { controller, done: done.then(() => undefined) });
+    this.workers.set(requestId, { controller, done });
   }
 
   private async work(requestId: string, signal: AbortSignal): Promise<void> {
@@ -387,6 +392,10 @@ export class VideoRequestDesk {
       const r = this.require(requestId);
       if (r.status !== 'Processing' || signal.aborted) return;
       const status = finalStatus(r.cameras);
+      if (status === 'Failed') {
+        await this.giveBackFailed(requestId, signal);
+        return;
+      }
       const evidenceIds = r.cameras.flatMap((c) => (c.evidenceId ? [c.evidenceId] : []));
       const result: MediaRequestJobResult = {
         status,
@@ -403,6 +412,36 @@ export class VideoRequestDesk {
       await this.changeStatus(r, transition(r, status, this.now(), { pendingResult: result }), ROLE_ACTOR, describeOutcome(r.cameras));
       await this.report(requestId, signal);
     });
+  }
+
+  /**
+   * Nothing was sent and some export or upload failed: the recordings may exist, so
+   * the request is not "video unavailable". The job is failed as retryable (the
+   * service opens it again, the request Pending there) and the request is Pending
+   * here, to be approved again; the failed cameras are tried anew.
+   */
+  private async giveBackFailed(requestId: string, signal: AbortSignal): Promise<void> {
+    const r = this.require(requestId);
+    const reason = `Export or upload failed, nothing was sent (${describeOutcome(r.cameras)}); the request can be tried again.`;
+    const detail = r.cameras.filter((c) => c.outcome === 'Failed' && c.message).map((c) => `${c.name}: ${c.message}`).join('; ');
+    try {
+      await this.o.agent.fail(r.jobId, `${reason}${detail ? ` ${detail}` : ''}`, true, signal);
+    } catch (error) {
+      if (!isConflict(error)) throw error; // kept Processing: the next visit tries again
+      await this.lostToService(requestId, signal);
+      return;
+    }
+    this.renewedAt.delete(requestId);
+    const { decidedBy: _decided, progress: _progress, ...rest } = r;
+    const back = giveBack(rest, this.now(), {
+      error: reason,
+      cameras: r.cameras.map((c) => {
+        if (c.outcome !== 'Failed') return c;
+        const { outcome: _o, message: _m, ...camera } = c;
+        return camera;
+      }),
+    });
+    await this.changeStatus(r, back, ROLE_ACTOR, reason);
   }
 
   /** Exports one camera's range into its upload job's staging folder and queues the upload. */

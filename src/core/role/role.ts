@@ -26,7 +26,7 @@ import {
   type PrivilegeActivation,
   type RoleAction,
 } from '../config/privileges';
-import { PROXY_PASSWORD_SECRET_KEY, prepareArchiveFolder, validateRoleProperties, type RoleProperties } from '../config/roleProperties';
+import { PROXY_PASSWORD_SECRET_KEY, prepareArchiveFolder, saveProxyPassword, validateRoleProperties, type RoleProperties } from '../config/roleProperties';
 import type { SecretStore } from '../config/secretStore';
 import { Emitter, type Disposable } from '../events';
 import { systemClock, type Clock } from '../net/clock';
@@ -221,6 +221,7 @@ export class Role {
           lock: (...a) => connection().agent.lock(...a),
           progress: (...a) => connection().agent.progress(...a),
           complete: (...a) => connection().agent.complete(...a),
+          fail: (...a) => connection().agent.fail(...a),
           getRequest: (...a) => connection().agent.getRequest(...a),
         },
         site: options.site,
@@ -467,11 +468,29 @@ export class Role {
     return { changed, warnings };
   }
 
-  /** The proxy password goes to the SecretStore, never to the properties or the trail. */
+  /**
+   * The proxy password goes to the SecretStore, never to the properties or the trail.
+   * A bad one is refused (field proxy.password) and nothing is stored.
+   */
   async setProxyPassword(user: string, password: string | undefined): Promise<void> {
     const who = await this.authorize(user, 'changeConfiguration');
-    if (password) await this.o.secrets.store(PROXY_PASSWORD_SECRET_KEY, password);
-    else await this.o.secrets.delete(PROXY_PASSWORD_SECRET_KEY);
+    await this.applyProxyPassword(who, password);
+  }
+
+  /**
+   * The headless runner's own proxy password (its --proxy-password-file): stored when it
+   * differs from the one kept. Not a user command: no site privilege applies.
+   */
+  async adoptProxyPassword(password: string): Promise<{ changed: boolean }> {
+    if ((await this.o.secrets.get(PROXY_PASSWORD_SECRET_KEY)) === password) return { changed: false };
+    await this.applyProxyPassword('headless runner', password);
+    return { changed: true };
+  }
+
+  private async applyProxyPassword(who: string, password: string | undefined): Promise<void> {
+    if (password !== undefined && typeof password !== 'string') throw new ValidationError('The proxy password', [{ field: 'proxy.password', message: 'must be text' }]);
+    const issues = await saveProxyPassword(this.o.secrets, password);
+    if (issues.length) throw new ValidationError('The proxy password', issues);
     await this.http.reconfigure({ proxy: await proxyOf(this.props, this.o.secrets), ...(this.o.http?.extraCaFile ? { extraCaFile: this.o.http.extraCaFile } : {}) });
     await this.record({ type: 'configurationChanged', summary: `Proxy password ${password ? 'changed' : 'removed'}`, user: who, details: { field: 'proxy.password' } });
   }

@@ -8,6 +8,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { verifyTrailText, type ActivityRecord, type ActivityType } from '../../../src/core/audit/activityTrail';
+import { PROXY_PASSWORD_SECRET_KEY } from '../../../src/core/config/roleProperties';
+import { FileSecretStore } from '../../../src/core/config/secretStore';
+import { pathSegmentFor } from '../../../src/core/site';
 import { AREAS, CAMERAS, startWorld, waitFor, type World } from '../role/world';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -58,6 +61,12 @@ class Runner {
     return 0;
   }
 
+  /** Kills it unless it has exited already. */
+  async kill(): Promise<void> {
+    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
+    await this.exited;
+  }
+
   async signal(signal: NodeJS.Signals): Promise<number | null> {
     this.proc.kill(signal);
     return this.exited;
@@ -92,9 +101,9 @@ describe('headless runner (clearance-role run as a child process)', function () 
   let site: string;
   let propsFile: string;
   let runner: Runner | undefined;
-  const runArgs = (props = propsFile) => ['--site', site, '--connection', world.connectionFile, '--properties', props, '--poll-interval', '0.3', '--max-part-seconds', '20', '--verbose'];
-  const startRunner = async (props?: string): Promise<Runner> => {
-    const r = new Runner(runArgs(props));
+  const runArgs = (props = propsFile, extra: string[] = []) => ['--site', site, '--connection', world.connectionFile, '--properties', props, '--poll-interval', '0.3', '--max-part-seconds', '20', '--verbose', ...extra];
+  const startRunner = async (props?: string, extra?: string[]): Promise<Runner> => {
+    const r = new Runner(runArgs(props, extra));
     await r.line(/role running for/);
     return r;
   };
@@ -189,6 +198,47 @@ describe('headless runner (clearance-role run as a child process)', function () 
     assert.match(again.stderr, /IllegalRequestTransition: Video request .* is Partially completed; it cannot become Processing/);
   });
 
+  it('reports partial completion when one camera\'s export fails; when every camera fails it gives the request back instead of claiming video unavailable', async () => {
+    // Parking North's first recording still tells its length, but ffmpeg finds no track in it: its export fails.
+    const dir = path.join(site, 'recordings', pathSegmentFor(CAMERAS.parkingNorth));
+    const segment = path.join(dir, fs.readdirSync(dir).sort()[0]);
+    const original = fs.readFileSync(segment);
+    const broken = Buffer.from(original);
+    const trak = broken.indexOf('trak');
+    assert.ok(trak > 0);
+    broken.write('free', trak, 'latin1');
+    try {
+      fs.writeFileSync(segment, broken);
+      const partial = await world.fileRequest({ cameras: [CAMERAS.lobby, CAMERAS.parkingNorth], fromUtc: world.at(10), toUtc: world.at(20) });
+      const failing = await world.fileRequest({ cameras: [CAMERAS.parkingNorth], fromUtc: world.at(10), toUtc: world.at(20) });
+      for (const r of [partial, failing]) await seen(runner!, r.requestId);
+
+      const partly = json<RequestView>(await cli('approve', partial.requestId, '--site', site, '--user', 'admin', '--wait'));
+      assert.equal(partly.status, 'PartiallyCompleted');
+      assert.deepEqual(partly.cameras.map((c) => c.outcome), ['Exported', 'Failed']);
+      const partialRemote = await world.serviceRequest(partial.requestId);
+      assert.equal(partialRemote.status, 'PartiallyCompleted');
+      assert.deepEqual(partialRemote.cameraOutcomes.map((c) => [c.cameraId, c.outcome]), [[CAMERAS.lobby, 'Exported'], [CAMERAS.parkingNorth, 'Failed']]);
+      assert.match(partialRemote.cameraOutcomes[1].message ?? '', /export of camera .* failed/);
+
+      const given = json<RequestView & { error?: string }>(await cli('approve', failing.requestId, '--site', site, '--user', 'admin', '--wait'));
+      assert.equal(given.status, 'Pending', 'to be approved again');
+      assert.match(given.error ?? '', /Export or upload failed, nothing was sent/);
+      assert.deepEqual(given.cameras.map((c) => c.outcome), [undefined], 'the failed camera is tried anew');
+      const failedRemote = await world.serviceRequest(failing.requestId);
+      assert.ok(!failedRemote.history.some((h) => h.status === 'VideoUnavailable'), JSON.stringify(failedRemote.history));
+      assert.ok(failedRemote.history.some((h) => h.status === 'Pending' && /Export or upload failed/.test(h.reason ?? '')), JSON.stringify(failedRemote.history));
+      // The runner takes the job again; once the recordings are readable, approving again sends them.
+      await waitFor('the job locked again', async () => (await world.serviceRequest(failing.requestId)).status === 'Processing');
+      fs.writeFileSync(segment, original);
+      const retried = json<RequestView>(await cli('approve', failing.requestId, '--site', site, '--user', 'admin', '--wait'));
+      assert.equal(retried.status, 'Completed');
+      assert.equal((await world.serviceRequest(failing.requestId)).status, 'Completed');
+    } finally {
+      fs.writeFileSync(segment, original);
+    }
+  });
+
   it('stops cleanly on SIGTERM, and refuses a request for a camera outside the selection', async () => {
     const code = await runner!.signal('SIGTERM');
     assert.equal(code, 0);
@@ -211,16 +261,38 @@ describe('headless runner (clearance-role run as a child process)', function () 
 
   it('runs one role per site: a second runner refuses to start, and starts once the first is killed with SIGKILL', async () => {
     const second = new Runner(runArgs());
-    assert.equal(await second.exited, 3);
-    assert.match(second.stderr, new RegExp(`Another Clearance role instance \\(runner, pid ${runner!.pid}`));
+    try {
+      assert.equal(await second.exited, 3);
+      assert.match(second.stderr, new RegExp(`Another Clearance role instance \\(runner, pid ${runner!.pid}`));
+    } finally {
+      await second.kill();
+    }
     assert.equal(await runner!.signal('SIGKILL'), null);
     assert.ok(fs.existsSync(path.join(site, '.clearance-role.lock')), 'a killed runner leaves its lock behind');
     const faster = path.join(world.dir, 'properties-2.json');
     fs.writeFileSync(faster, JSON.stringify({ ...JSON.parse(fs.readFileSync(propsFile, 'utf8')), maximumBandwidthMbps: 20 }));
-    runner = await startRunner(faster);
+    // The proxy password comes from a file, lands in the secret store and nowhere else.
+    const password = 'pr0xy-Secret-42';
+    const passwordFile = path.join(world.dir, 'proxy-password');
+    fs.writeFileSync(passwordFile, `${password}\n`, { mode: 0o600 });
+    runner = await startRunner(faster, ['--proxy-password-file', passwordFile]);
     await runner.line(/activity #\d+ configurationChanged: Role properties changed: maximumBandwidthMbps/);
-    const status = json<{ status: string; connection: string }>(await cli('status', '--site', site));
+    await runner.line(/proxy password stored \(from /);
+    const stateDir = path.join(site, '.clearance-role');
+    assert.equal(await new FileSecretStore(path.join(stateDir, 'secrets.json')).get(PROXY_PASSWORD_SECRET_KEY), password, 'trailing newline dropped');
+    assert.ok(!runner.lines.join('\n').includes(password) && !runner.stderr.includes(password), 'never logged');
+    for (const f of fs.readdirSync(stateDir, { recursive: true }) as string[]) {
+      const file = path.join(stateDir, f);
+      if (f === 'secrets.json' || !fs.statSync(file).isFile()) continue;
+      assert.ok(!fs.readFileSync(file).includes(password), `not in ${f}`);
+    }
+    assert.equal((await cli('status', '--site', site)).code, 2, 'status names the user who asks');
+    const denied = await cli('requests', '--site', site, '--user', 'tbrooks');
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /PrivilegeDenied: User "tbrooks" lacks the privilege "View request notifications"/);
+    const status = json<{ status: string; connection: string }>(await cli('status', '--site', site, '--user', 'admin'));
     assert.equal(status.status, 'running');
+    assert.ok(json<unknown[]>(await cli('requests', '--site', site, '--user', 'mchen')).length > 0);
   });
 
   it('sends an operator export from the command line through the running role', async () => {
@@ -253,10 +325,10 @@ describe('headless runner (clearance-role run as a child process)', function () 
     assert.deepEqual(expected.filter((t) => !types.has(t)), []);
     const exported = records.filter((r) => r.type === 'exportCompleted');
     assert.ok(exported.every((r) => r.user && r.time && r.cameras?.length && r.files?.length && r.files.every((f) => f.name && f.bytes > 0 && /^[0-9a-f]{64}$/.test(f.sha256))));
-    assert.equal(exported.filter((r) => r.requestId).length, 2, 'the approved and the partly completed request');
+    assert.equal(exported.filter((r) => r.requestId).length, 4, 'the approved request, the two partly completed ones, the one given back and approved again');
     assert.equal(exported.filter((r) => !r.requestId && r.user === 'mchen').length, 2, 'the operator export, one record per camera');
     const decisions = records.filter((r) => r.type === 'requestStatusChanged').map((r) => `${r.details?.from}→${r.details?.to}`);
-    for (const step of ['Pending→Processing', 'Processing→Completed', 'Pending→Denied', 'Processing→VideoUnavailable', 'Processing→PartiallyCompleted']) {
+    for (const step of ['Pending→Processing', 'Processing→Completed', 'Pending→Denied', 'Processing→VideoUnavailable', 'Processing→PartiallyCompleted', 'Processing→Pending']) {
       assert.ok(decisions.includes(step), step);
     }
     const selection = records.filter((r) => r.type === 'cameraSelectionChanged');

@@ -118,6 +118,45 @@ describe('poller', () => {
     await poller.pollNow(); // resolves at once when stopped
   });
 
+  it('starts again when start() comes right after stop(), before the loop has ended', async () => {
+    const clock = new ManualClock(0, false);
+    const gates: ReturnType<typeof deferred>[] = [];
+    const poller = new Poller({
+      clock,
+      intervalMs: () => 1000,
+      tick: (signal) => {
+        const gate = deferred();
+        gates.push(gate);
+        signal.addEventListener('abort', () => setImmediate(() => gate.reject(signal.reason as Error)));
+        return gate.promise;
+      },
+    });
+    poller.start();
+    await settle();
+    assert.equal(gates.length, 1);
+    const stopping = poller.stop();
+    poller.start(); // the tick in flight is still ending
+    await stopping;
+    await settle();
+    assert.equal(poller.isRunning, true, 'running again after the quick restart');
+    assert.equal(gates.length, 2, 'and polling');
+    assert.equal(poller.snapshot.state, 'polling');
+    assert.equal(poller.snapshot.consecutiveFailures, 0, 'the aborted poll is no failure');
+    gates[1].resolve();
+    await settle();
+    assert.equal(poller.snapshot.state, 'waiting');
+    // A plain stop still stops, and start after a finished stop works as before.
+    const again = poller.stop();
+    await again;
+    assert.equal(poller.isRunning, false);
+    poller.start();
+    await settle();
+    assert.equal(gates.length, 3);
+    const last = poller.stop();
+    await last;
+    assert.equal(poller.snapshot.state, 'stopped');
+  });
+
   it('applies a changed interval to the next wait', async () => {
     const clock = new ManualClock(0, true);
     let interval = 1000;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { VIDEO_REQUEST_STATUSES } from '../../../src/core/clearance/api';
-import { canTransition, finalStatus, IllegalRequestTransition, isFinal, transition, type VideoRequest } from '../../../src/core/requests/videoRequest';
+import { canTransition, finalStatus, giveBack, IllegalRequestTransition, isFinal, transition, type VideoRequest } from '../../../src/core/requests/videoRequest';
 
 const request: VideoRequest = {
   requestId: 'r1',
@@ -46,5 +46,24 @@ describe('video request state machine', () => {
     assert.equal(finalStatus([{ id: 'a', name: 'A', outcome: 'Exported' }, { id: 'b', name: 'B', outcome: 'Unavailable' }]), 'PartiallyCompleted');
     assert.equal(finalStatus([{ id: 'a', name: 'A', outcome: 'Exported' }, { id: 'b', name: 'B', outcome: 'Failed' }]), 'PartiallyCompleted');
     assert.equal(finalStatus([{ id: 'a', name: 'A', outcome: 'Unavailable' }]), 'VideoUnavailable');
+    assert.equal(finalStatus([{ id: 'a', name: 'A', outcome: 'Unavailable' }, { id: 'b', name: 'B', outcome: 'Unavailable' }]), 'VideoUnavailable');
+  });
+
+  it('never calls a failed export or upload "video unavailable": nothing sent and some failed is a failure to report', () => {
+    assert.equal(finalStatus([{ id: 'a', name: 'A', outcome: 'Failed' }]), 'Failed');
+    assert.equal(finalStatus([{ id: 'a', name: 'A', outcome: 'Failed' }, { id: 'b', name: 'B', outcome: 'Failed' }]), 'Failed');
+    assert.equal(finalStatus([{ id: 'a', name: 'A', outcome: 'Failed' }, { id: 'b', name: 'B', outcome: 'Unavailable' }]), 'Failed');
+    assert.equal(finalStatus([{ id: 'a', name: 'A', outcome: 'Unavailable' }, { id: 'b', name: 'B', outcome: 'Failed' }, { id: 'c', name: 'C', outcome: 'Exported' }]), 'PartiallyCompleted');
+  });
+
+  it('gives a processing request back (Pending again) and nothing else', () => {
+    const at = new Date('2026-11-23T10:00:00Z');
+    const processing = transition(request, 'Processing', at);
+    const back = giveBack(processing, at, { error: 'export failed' });
+    assert.equal(back.status, 'Pending');
+    assert.equal(back.error, 'export failed');
+    assert.equal(canTransition('Processing', 'Pending'), false, 'not a move the role chooses');
+    assert.throws(() => giveBack(request, at), IllegalRequestTransition);
+    assert.throws(() => giveBack(transition(processing, 'Completed', at), at), /is Completed; it cannot become Pending/);
   });
 });

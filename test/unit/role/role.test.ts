@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { FileSecretStore } from '../../../src/core/config/secretStore';
 import { ValidationError } from '../../../src/core/config/fieldErrors';
 import { PrivilegeDenied } from '../../../src/core/config/privileges';
-import type { RoleProperties } from '../../../src/core/config/roleProperties';
+import { PROXY_PASSWORD_SECRET_KEY, type RoleProperties } from '../../../src/core/config/roleProperties';
 import { IllegalRequestTransition } from '../../../src/core/requests/videoRequest';
 import { Role, type RoleOptions } from '../../../src/core/role/role';
 import { SiteLockHeld } from '../../../src/core/role/siteLock';
@@ -68,6 +68,27 @@ describe('role engine (in-process, local service, real video)', function () {
 
   it('runs one role per site: a second one on the same site is refused', async () => {
     await assert.rejects(Role.open({ ...options, stateDir: path.join(world.dir, 'other-state') }), SiteLockHeld);
+  });
+
+  it('keeps the proxy password in the secret store only; a bad one is refused by field and stores nothing', async () => {
+    const secretsFile = path.join(options.stateDir, 'secrets.json');
+    const trailBefore = role.trail.records().length;
+    await assert.rejects(role.setProxyPassword('mchen', 's3cret-proxy'), PrivilegeDenied);
+    await role.setProxyPassword('admin', 's3cret-proxy');
+    assert.equal(await options.secrets.get(PROXY_PASSWORD_SECRET_KEY), 's3cret-proxy');
+    await assert.rejects(role.setProxyPassword('admin', 'bad\u0007one'), (e: Error) => e instanceof ValidationError && /proxy\.password: must not contain control characters/.test(e.message) && !e.message.includes('bad'));
+    assert.equal(await options.secrets.get(PROXY_PASSWORD_SECRET_KEY), 's3cret-proxy', 'nothing stored on error');
+    const records = role.trail.records().slice(trailBefore);
+    assert.deepEqual(records.map((r) => [r.type, r.summary]), [['configurationChanged', 'Proxy password changed']]);
+    assert.ok(!JSON.stringify(role.trail.records()).includes('s3cret-proxy'), 'not in the trail');
+    assert.ok(fs.readFileSync(secretsFile, 'utf8').includes('s3cret-proxy'));
+    for (const f of fs.readdirSync(options.stateDir, { recursive: true }) as string[]) {
+      const file = path.join(options.stateDir, f);
+      if (file === secretsFile || !fs.statSync(file).isFile()) continue;
+      assert.ok(!fs.readFileSync(file).includes('s3cret-proxy'), `not in ${f}`);
+    }
+    await role.setProxyPassword('admin', undefined);
+    assert.equal(await options.secrets.get(PROXY_PASSWORD_SECRET_KEY), undefined);
   });
 
   it('refuses every command to a user without its privilege, and changes nothing', async () => {
