@@ -51,14 +51,8 @@ async function child(connectionFile: string, dir: string, mib: number): Promise<
   const httpClient = await HttpClient.create({ timeoutMs: 600_000 });
   const journal = new JournalStore({ path: path.join(dir, 'role', 'state', 'queue.journal') });
   try {
-    const session = new ClearanceSession(httpClient, new TokenProvider(httpClient, `${connection.SecurityTokenServiceBaseAddresses[0]}/token`, async () => connection));
-    const documents = new DocumentStoreClient({
-      session,
-      tenantId: connection.TenantId,
-      documentStoreUrl: connection.DocumentStoreBaseAddresses[0],
-      keyStoreUrl: connection.KeyStoreBaseAddresses[0],
-      disableEncryption: false,
-    });
+    const session = new ClearanceSession(httpClient, new TokenProvider(httpClient, TokenProvider.tokenUrlFor(connection.SecurityTokenServiceBaseAddresses[0]), async () => connection));
+    const documents = DocumentStoreClient.forConnection(session, connection);
     const queue = await UploadQueue.open({
       store: new Keyv({ store: journal, namespace: 'uploads' }),
       secrets: new FileSecretStore(path.join(dir, 'role', 'secrets', 'secrets.json')),

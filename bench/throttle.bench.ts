@@ -84,14 +84,8 @@ async function main(): Promise<number> {
   const journal = new JournalStore({ path: path.join(dir, 'role', 'queue.journal') });
   try {
     const connection = JSON.parse(fs.readFileSync(emulator.connectionFilePath, 'utf8')) as ConnectionFile;
-    const session = new ClearanceSession(httpClient, new TokenProvider(httpClient, `${connection.SecurityTokenServiceBaseAddresses[0]}/token`, async () => connection));
-    const documents = new DocumentStoreClient({
-      session,
-      tenantId: connection.TenantId,
-      documentStoreUrl: connection.DocumentStoreBaseAddresses[0],
-      keyStoreUrl: connection.KeyStoreBaseAddresses[0],
-      disableEncryption: false,
-    });
+    const session = new ClearanceSession(httpClient, new TokenProvider(httpClient, TokenProvider.tokenUrlFor(connection.SecurityTokenServiceBaseAddresses[0]), async () => connection));
+    const documents = DocumentStoreClient.forConnection(session, connection);
     // Same service, but every upload URI goes through the counting relay.
     const evidence: EvidenceService = {
       createCase: (i) => documents.createCase(i),

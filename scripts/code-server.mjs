@@ -63,7 +63,8 @@ export async function freePort() {
   });
 }
 
-function httpStatus(url) {
+/** The status of a GET, or 0 when nothing answers (2 s limit). */
+export function httpStatus(url) {
   return new Promise((resolve) => {
     const req = http.get(url, (res) => {
       res.resume();
@@ -72,6 +73,22 @@ function httpStatus(url) {
     req.on('error', () => resolve(0));
     req.setTimeout(2000, () => req.destroy());
   });
+}
+
+/** code-server's command line: loopback only, no auth, no telemetry or update checks. */
+export function codeServerArgs({ port, userDataDir, extensionsDir, folder }) {
+  return [
+    CODE_SERVER_ENTRY,
+    '--auth', 'none',
+    '--bind-addr', `127.0.0.1:${port}`,
+    '--user-data-dir', userDataDir,
+    '--extensions-dir', extensionsDir,
+    '--disable-telemetry',
+    '--disable-update-check',
+    '--disable-workspace-trust',
+    '--disable-getting-started-override',
+    folder,
+  ];
 }
 
 /** Every process below pid (ps). */
@@ -162,18 +179,7 @@ export async function startCodeServer(options = {}) {
   }
 
   const port = await freePort();
-  const args = [
-    CODE_SERVER_ENTRY,
-    '--auth', 'none',
-    '--bind-addr', `127.0.0.1:${port}`,
-    '--user-data-dir', userDataDir,
-    '--extensions-dir', extensionsDir,
-    '--disable-telemetry',
-    '--disable-update-check',
-    '--disable-workspace-trust',
-    '--disable-getting-started-override',
-    folder,
-  ];
+  const args = codeServerArgs({ port, userDataDir, extensionsDir, folder });
   const env = {
     ...process.env,
     EXTENSIONS_GALLERY: DEAD_GALLERY,

@@ -10,13 +10,12 @@ import {
   accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync,
   rmSync, statSync, writeFileSync, writeSync,
 } from 'node:fs';
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { DEAD_GALLERY, QUIET_SETTINGS, descendants, freePort, killTree, workbenchUrl } from './code-server.mjs';
+import { DEAD_GALLERY, QUIET_SETTINGS, codeServerArgs, descendants, freePort, httpStatus, killTree, workbenchUrl } from './code-server.mjs';
 import {
-  CODE_SERVER_ENTRY, CODE_SERVER_VERSION, ROOT, codeServerInstalled, ensureCodeServer, ensureDebianPackages,
+  CODE_SERVER_VERSION, ROOT, codeServerInstalled, ensureCodeServer, ensureDebianPackages,
 } from './vscode-offline.mjs';
 
 const USAGE = `Usage: npm start [-- options]
@@ -478,17 +477,6 @@ function portFree(port) {
   });
 }
 
-function httpStatus(url) {
-  return new Promise((resolve) => {
-    const req = http.get(url, (res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    req.on('error', () => resolve(0));
-    req.setTimeout(2000, () => req.destroy());
-  });
-}
-
 async function openDesktop(code, dirs, env) {
   say(`console: opening desktop VS Code (${code}) with the extension under development…`);
   const child = spawn(code, ['--new-window', `--extensionDevelopmentPath=${ROOT}`, dirs.location], {
@@ -529,18 +517,7 @@ async function startCodeServerConsole(opts, dirs, env, siteFolder) {
     say(`console: port ${opts.consolePort} is taken, using ${port} instead`);
   }
   for (let attempt = 1; ; attempt++) {
-    const entry = startChild('code-server', process.execPath, [
-      CODE_SERVER_ENTRY,
-      '--auth', 'none',
-      '--bind-addr', `127.0.0.1:${port}`,
-      '--user-data-dir', userDataDir,
-      '--extensions-dir', extensionsDir,
-      '--disable-telemetry',
-      '--disable-update-check',
-      '--disable-workspace-trust',
-      '--disable-getting-started-override',
-      dirs.location,
-    ], {
+    const entry = startChild('code-server', process.execPath, codeServerArgs({ port, userDataDir, extensionsDir, folder: dirs.location }), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,

@@ -8,6 +8,7 @@ import type { EvidenceService } from '../uploads/ports';
 import { IDEMPOTENCY_KEY_HEADER } from './api';
 import type {
   Case,
+  ConnectionFile,
   CaseCreate,
   Category,
   Department,
@@ -61,16 +62,35 @@ export class DocumentStoreClient implements EvidenceService {
 
   /** The client for an imported account (first base address of each service). */
   static forAccount(session: ClearanceSession, account: Pick<AccountInfo, 'accountId' | 'baseAddresses' | 'disableEncryption'>): DocumentStoreClient {
-    const first = (list: string[], field: string): string => {
-      if (!list[0]) throw new Error(`${field}: the account has no address for this service`);
-      return list[0];
+    const { DocumentStoreBaseAddresses, KeyStoreBaseAddresses } = account.baseAddresses;
+    return DocumentStoreClient.firstAddresses(session, account.accountId, { DocumentStoreBaseAddresses, KeyStoreBaseAddresses }, account.disableEncryption);
+  }
+
+  /** The client straight from a connection file (tools, tests and benches that skip the import). */
+  static forConnection(
+    session: ClearanceSession,
+    connection: Pick<ConnectionFile, 'TenantId' | 'DocumentStoreBaseAddresses' | 'KeyStoreBaseAddresses' | 'DisableEncryption'>,
+  ): DocumentStoreClient {
+    return DocumentStoreClient.firstAddresses(session, connection.TenantId, connection, connection.DisableEncryption);
+  }
+
+  private static firstAddresses(
+    session: ClearanceSession,
+    tenantId: string,
+    addresses: Pick<ConnectionFile, 'DocumentStoreBaseAddresses' | 'KeyStoreBaseAddresses'>,
+    disableEncryption: boolean,
+  ): DocumentStoreClient {
+    const first = (field: 'DocumentStoreBaseAddresses' | 'KeyStoreBaseAddresses'): string => {
+      const url = addresses[field][0];
+      if (!url) throw new Error(`${field}: the account has no address for this service`);
+      return url;
     };
     return new DocumentStoreClient({
       session,
-      tenantId: account.accountId,
-      documentStoreUrl: first(account.baseAddresses.DocumentStoreBaseAddresses, 'DocumentStoreBaseAddresses'),
-      keyStoreUrl: first(account.baseAddresses.KeyStoreBaseAddresses, 'KeyStoreBaseAddresses'),
-      disableEncryption: account.disableEncryption,
+      tenantId,
+      documentStoreUrl: first('DocumentStoreBaseAddresses'),
+      keyStoreUrl: first('KeyStoreBaseAddresses'),
+      disableEncryption,
     });
   }
 

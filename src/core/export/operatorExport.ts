@@ -9,7 +9,7 @@ import type { Case, Category, Department } from '../clearance/api';
 import { ServiceError } from '../net/errors';
 import { MAX_EXPORT_RANGE_MS, fileStamp, pathSegmentFor, type Camera, type ExportStatus, type Site, type SitePrivilege, type TimeRange } from '../site';
 import type { CaseTarget, UploadJobSnapshot } from '../uploads/uploadJob';
-import type { NewPart, UploadQueue } from '../uploads/uploadQueue';
+import { newPartFromExport, type NewPart, type UploadQueue } from '../uploads/uploadQueue';
 
 export type OperatorExportMedia =
   /** Recordings of every camera over [from, to) (at most 24 h; cut in parts of at most 60 min). */
@@ -105,16 +105,7 @@ export async function exportToClearance(deps: OperatorExportDeps, request: Opera
         });
         outcomes.push({ cameraId: camera.id, cameraName: camera.name, status: result.status, files: result.parts.length, gaps: result.gaps });
         for (const p of result.parts) {
-          parts.push({
-            file: p.file,
-            name: uniqueName(`${camera.name} ${fileStamp(p.from)} - ${fileStamp(p.to)}.mp4`),
-            mimeType: 'video/mp4',
-            bytes: p.bytes,
-            sha256: p.sha256,
-            cameraId: camera.id,
-            startTimeUtc: p.from.toISOString(),
-            endTimeUtc: p.to.toISOString(),
-          });
+          parts.push(newPartFromExport(p, uniqueName(`${camera.name} ${fileStamp(p.from)} - ${fileStamp(p.to)}.mp4`)));
         }
       } else {
         const file = path.join(folder, `${pathSegmentFor(camera.id)}_${fileStamp(media.at)}.jpg`);

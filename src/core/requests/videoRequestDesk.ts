@@ -16,7 +16,7 @@ import { Emitter, type Disposable } from '../events';
 import type { Clock } from '../net/clock';
 import type { Site } from '../site/model';
 import { isSiteError } from '../site/model';
-import type { NewUploadJob, UploadEvent } from '../uploads/uploadQueue';
+import { newPartFromExport, type NewUploadJob, type UploadEvent } from '../uploads/uploadQueue';
 import type { UploadJobSnapshot } from '../uploads/uploadJob';
 import { finalStatus, giveBack, isFinal, STATUS_LABELS, transition, type VideoRequest, type VideoRequestCamera } from './videoRequest';
 
@@ -520,16 +520,7 @@ export class VideoRequestDesk {
       },
       // The service links the evidence to the request's case (or makes one) when the job completes.
       caseTarget: { kind: 'none' },
-      parts: result.parts.map((p) => ({
-        file: p.file,
-        name: baseName(p.file),
-        mimeType: 'video/mp4',
-        bytes: p.bytes,
-        sha256: p.sha256,
-        cameraId: camera.id,
-        startTimeUtc: p.from.toISOString(),
-        endTimeUtc: p.to.toISOString(),
-      })),
+      parts: result.parts.map((p) => newPartFromExport(p, baseName(p.file))),
     });
     await this.serialize(requestId, async () => {
       await this.o.trail.append({

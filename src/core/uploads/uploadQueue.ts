@@ -12,6 +12,7 @@ import path from 'node:path';
 import type Keyv from 'keyv';
 import type { SecretStore } from '../config/secretStore';
 import { Emitter } from '../events';
+import type { ExportPart } from '../site/model';
 import { ServiceError } from '../net/errors';
 import { forgetPartSecrets, resetPart, uploadPart, uploadUriSecret, UploadUriRejected, type PartUploadDeps } from './partUpload';
 import type { BandwidthLimiter, BlobStore, EvidenceService } from './ports';
@@ -68,6 +69,20 @@ export interface NewPart {
   cameraId?: string;
   startTimeUtc?: string;
   endTimeUtc?: string;
+}
+
+/** An exported video file as a part of an upload job. */
+export function newPartFromExport(part: ExportPart, name: string): NewPart {
+  return {
+    file: part.file,
+    name,
+    mimeType: 'video/mp4',
+    bytes: part.bytes,
+    sha256: part.sha256,
+    cameraId: part.cameraId,
+    startTimeUtc: part.from.toISOString(),
+    endTimeUtc: part.to.toISOString(),
+  };
 }
 
 export interface NewUploadJob {

@@ -112,13 +112,7 @@ describe('local service: idempotent creation and evidence cancel', function () {
     try {
       const connection = h.connection;
       const tokens = new TokenProvider(http, TokenProvider.tokenUrlFor(connection.SecurityTokenServiceBaseAddresses[0]), async () => connection);
-      const docs = new DocumentStoreClient({
-        session: new ClearanceSession(http, tokens),
-        tenantId: connection.TenantId,
-        documentStoreUrl: connection.DocumentStoreBaseAddresses[0],
-        keyStoreUrl: connection.KeyStoreBaseAddresses[0],
-        disableEncryption: connection.DisableEncryption,
-      });
+      const docs = DocumentStoreClient.forConnection(new ClearanceSession(http, tokens), connection);
       const a = await docs.createEvidence({ idempotencyKey: 'core-client-key', name: 'idem-6' });
       const b = await docs.createEvidence({ idempotencyKey: 'core-client-key', name: 'idem-6' });
       assert.equal(b.evidenceId, a.evidenceId);

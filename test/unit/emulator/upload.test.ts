@@ -6,25 +6,9 @@ import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { BlobServiceClient, StorageSharedKeyCredential } from '@azure/storage-blob';
 import type { EncryptionKeyResponse, Evidence, Resource, ResourceCreated } from '../../../src/core/clearance/api';
-import { createBlobDecryptor, createBlobEncryptor, ENCRYPTION_METADATA_HEADER, parseEncryptionData } from '../../../src/core/clearance/encryption';
-import { putBlock, uploadBlob } from './blobUpload';
+import { createBlobDecryptor, ENCRYPTION_METADATA_HEADER, parseEncryptionData } from '../../../src/core/clearance/encryption';
+import { encryptForAccount, putBlock, uploadBlob } from './blobUpload';
 import { startHarness, type Harness } from './harness';
-
-async function encryptFile(file: string, key: EncryptionKeyResponse): Promise<{ cipher: Buffer; header: string }> {
-  const enc = createBlobEncryptor({ publicKey: key.Jwk, keyId: key.KeyId });
-  const chunks: Buffer[] = [];
-  await pipeline(
-    fs.createReadStream(file),
-    enc.stream,
-    new Writable({
-      write(c: Buffer, _e, cb) {
-        chunks.push(c);
-        cb();
-      },
-    }),
-  );
-  return { cipher: Buffer.concat(chunks), header: JSON.stringify(enc.encryptionData) };
-}
 
 describe('local service: evidence upload end to end', function () {
   this.timeout(60000);
@@ -67,7 +51,7 @@ describe('local service: evidence upload end to end', function () {
     assert.match(res.UploadUri, /[?&]sig=/);
     assert.ok(res.UploadUri.startsWith(h.emulator.urls.blob), 'upload URI points at the blob front');
 
-    const { cipher, header } = await encryptFile(source, key);
+    const { cipher, header } = await encryptForAccount(fs.readFileSync(source), key);
     const blocks = await uploadBlob(res.UploadUri, cipher, 1024 * 1024, { [ENCRYPTION_METADATA_HEADER]: header, 'x-ms-blob-content-type': 'video/mp4' });
     assert.equal(blocks, 4);
 
@@ -125,7 +109,7 @@ describe('local service: evidence upload end to end', function () {
     assert.equal(missing.status, 409);
     assert.equal(missing.body.error, 'blob_not_committed');
 
-    const { cipher, header } = await encryptFile(source, key);
+    const { cipher, header } = await encryptForAccount(fs.readFileSync(source), key);
     await uploadBlob(r1.UploadUri, cipher, 2 * 1024 * 1024, { [ENCRYPTION_METADATA_HEADER]: header });
     const wrongSize = await complete(r1, { Size: cipher.length - 16 });
     assert.equal(wrongSize.status, 409);

@@ -44,15 +44,9 @@ export interface ServiceFixture extends ServiceClientStack {
 
 export async function clientStack(connection: ConnectionFile): Promise<ServiceClientStack> {
   const http = await HttpClient.create({ timeoutMs: 60_000, retry: { baseDelayMs: 50, maxDelayMs: 500 } });
-  const tokens = new TokenProvider(http, `${connection.SecurityTokenServiceBaseAddresses[0]}/token`, async () => connection);
+  const tokens = new TokenProvider(http, TokenProvider.tokenUrlFor(connection.SecurityTokenServiceBaseAddresses[0]), async () => connection);
   const session = new ClearanceSession(http, tokens);
-  const documents = new DocumentStoreClient({
-    session,
-    tenantId: connection.TenantId,
-    documentStoreUrl: connection.DocumentStoreBaseAddresses[0],
-    keyStoreUrl: connection.KeyStoreBaseAddresses[0],
-    disableEncryption: connection.DisableEncryption,
-  });
+  const documents = DocumentStoreClient.forConnection(session, connection);
   return { connection, http, session, documents, blobs: new BlobClient(http) };
 }
 
