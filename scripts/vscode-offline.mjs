@@ -1,5 +1,5 @@
 // Installs what the in-VS-Code tests need on a machine without internet
-// (see design/OFFLINE-VSCODE-TESTS.md): Debian's chromium, libkrb5-dev and
+// (see docs/offline-vscode-tests.md): Debian's chromium, libkrb5-dev and
 // ripgrep, and code-server (VS Code 1.100 as a Node server) from the npm
 // registry into .vscode-test/code-server/, outside the project's dependencies.
 //

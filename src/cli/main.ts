@@ -3,27 +3,36 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { hashPassword, passwordIssues } from '../core/auth/passwords';
+import { writeSignInTicket } from '../core/auth/siteSessions';
 import { FileSecretStore } from '../core/config/secretStore';
 import { ValidationError, formatIssues } from '../core/config/fieldErrors';
 import { validateRoleProperties, type RoleProperties } from '../core/config/roleProperties';
+import { ControlClient, controlPathFor, isControlError } from '../core/control';
 import { Role } from '../core/role/role';
 import { SiteLock, SiteLockHeld, siteLockFileFor } from '../core/role/siteLock';
-import type { RoleEvent } from '../core/role/snapshot';
 import { LocalFolderSite, resolveFfmpeg } from '../core/site';
-import { perform, SCRIPTED_COMMANDS } from './commands';
-import { controlPathFor, sendControl, serveControl, type ControlRequest } from './control';
+import { RotatingLog, tailLog } from './logFile';
+import { PasswordUnavailable, promptPassword, readPasswordFile } from './password';
+import { detach, logFileFor, openService, serve, waitForRelease, type Service } from './runner';
+import { SCRIPTED_COMMANDS, scriptedCall, type ScriptedCall, type ScriptedCommand } from './scripted';
 
 const USAGE = `Usage: clearance-role <command> --site <dir> [options]
 
 Runs the Clearance plugin role for a local site without VS Code: publishes the
 selected cameras to the Clearance registry, picks up video requests, exports
 and uploads evidence through the encrypted, throttled upload queue, and keeps
-the activity trail. Only one role instance runs per site.
+the activity trail. Only one role instance runs per site. Consoles (VS Code
+windows, these commands) are its clients over an owner-only local socket
+(control protocol v1, docs/control-protocol.md).
 
   run --site <dir> [--connection <file>] [--properties <json file>]
-      [--proxy-password-file <file>]
-      Polls and works the upload queue until SIGINT or SIGTERM (then stops
+      [--proxy-password-file <file>] [--detach]
+      Serves the site until SIGINT, SIGTERM or \`clearance-role stop\` (then stops
       cleanly: the poll in flight is aborted, uploads resume on the next run).
+      Without an account it waits for one to be imported from a console.
+      --detach       start in the background and return once it answers; its
+                     log goes to <state>/role.log (rotated at 5 MiB, 3 kept).
       --connection   the account's JSON connection file; imported when it
                      differs from the account already kept in the state.
       --properties   role properties as JSON: pollingIntervalSeconds,
@@ -40,38 +49,47 @@ the activity trail. Only one role instance runs per site.
       --max-part-seconds <s>   cut exported files every <s> seconds (default 3600).
       --verbose, -v            also log every poll and every discovery answer.
 
-  Scripted commands. When a runner holds the site they are sent to it over its
-  local control socket (named in <site>/.clearance-role.lock); otherwise the
-  command opens the role itself, does its work to the end, and exits.
-  Each names the site user who acts (--user, id or login name), whose privileges
-  are checked as in the console.
+  Scripted commands sign in as a site user: --user <login name> and the
+  password from --password-file <file> (or typed at the prompt on a terminal).
+  When a runner holds the site they go to it over its control socket;
+  otherwise the command opens the role itself, does its work to the end, and
+  exits. The role checks the session, then the user's privileges.
 
-  approve <request> --user <u> [--wait]      approve a pending video request
+  approve <request> [--wait]                 approve a pending video request
                                              (id or its first characters);
                                              --wait: until it is final
-  deny <request> --user <u> --reason <text>  deny it, telling the requester why
-  export --user <u> --camera <c> [--camera <c>...] --from <iso> --to <iso>
+  deny <request> --reason <text>             deny it, telling the requester why
+  export --camera <c> [--camera <c>...] --from <iso> --to <iso>
          [--case <caseId> | --new-case <name> [--department <id>] [--category <id>]
          [--case-info <text>]] [--name <evidence name>] [--wait]
                                              send recordings (at most 24 h)
-  snapshot --user <u> --camera <c> --at <iso> [case options] [--wait]
-  select add|remove --user <u> (--camera|--area|--federation) <id or name>
+  snapshot --camera <c> --at <iso> [case options] [--wait]
+  select add|remove (--camera|--area|--federation) <id or name>
                                              change the camera selection
-  notify --user <u> [--notify-user <v>...]   who is told of new requests
-  status --user <u>                          what the role holds now (needs View
-                                             camera selection and View request
-                                             notifications)
-  requests --user <u>                        the video requests (needs View
-                                             request notifications)
-  poll --user <u>                            poll now
-  verify --user <u>                          check the activity trail's chain
+  notify [--notify-user <v>...]              who is told of new requests
+  status                                     what the role holds now (the parts
+                                             the user may see)
+  requests                                   the video requests
+  poll                                       poll now
+  verify                                     check the activity trail's chain
                                              (exit code 1 when it does not verify)
-  activities --user <u> [--csv]              the activity trail (JSON or CSV)
+  activities [--csv]                         the activity trail (JSON or CSV)
+  stop                                       stop the running role (needs View
+                                             plugin configuration)
+
+  Site users (the site owner, acting on the site's files):
+  users set-password <user> [--password-file <file>]
+                                             set a user's password (scrypt hash
+                                             in site.json; asked twice on a TTY)
+  users sign-in-ticket <user> [--out <file>] a one-time sign-in for a console
+                                             (valid 24 h, deleted when used)
+  users list                                 the users, their privileges, and
+                                             whether they have a password
 
 Common options:
   --state <dir>    the role's state (default <site>/.clearance-role): account,
-                   selection, requests, upload queue, activity trail, secrets
-                   (an owner-only file).
+                   selection, requests, upload queue, activity trail, sessions,
+                   secrets (an owner-only file).
   --ffmpeg <path>  the ffmpeg binary (default: /usr/bin/ffmpeg or @ffmpeg-installer/ffmpeg)
   --connection <file>  (scripted commands without a runner) the account to use.
 
@@ -106,6 +124,10 @@ const OPTIONS = {
   name: { type: 'string' },
   'notify-user': { type: 'string', multiple: true },
   csv: { type: 'boolean' },
+  'password-file': { type: 'string' },
+  detach: { type: 'boolean' },
+  'log-file': { type: 'string' },
+  out: { type: 'string' },
   verbose: { type: 'boolean', short: 'v' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -116,8 +138,12 @@ function parse(argv: string[]) {
   return parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
 }
 
+let logSink = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
 function log(line: string): void {
-  process.stdout.write(`${new Date().toISOString()} ${line}\n`);
+  logSink(`${new Date().toISOString()} ${line}`);
 }
 
 function seconds(value: string | undefined, flag: string, min: number): number | undefined {
@@ -212,11 +238,20 @@ async function readProxyPassword(file: string): Promise<string> {
   return password;
 }
 
-async function run(values: Values): Promise<number> {
+async function run(values: Values, argv: string[]): Promise<number> {
   const paths = pathsOf(values);
+  if (values.detach) {
+    const started = await detach(argv, paths);
+    process.stdout.write(`role running in the background (pid ${started.pid}); log ${started.logFile}; stop it with: clearance-role stop --site ${paths.siteDir} --user <administrator>\n`);
+    return 0;
+  }
+  if (values['log-file']) {
+    const file = new RotatingLog(path.resolve(values['log-file']));
+    logSink = (line) => file.write(line);
+  }
   const passwordFile = values['proxy-password-file'];
   const password = passwordFile !== undefined ? await readProxyPassword(passwordFile) : undefined;
-  const { role, site } = await openRole(values, paths, 'runner', true);
+  const { role } = await openRole(values, paths, 'runner', true);
   if (password !== undefined) {
     try {
       const { changed } = await role.adoptProxyPassword(password);
@@ -226,82 +261,33 @@ async function run(values: Values): Promise<number> {
       throw error;
     }
   }
-  let server: Awaited<ReturnType<typeof serveControl>> | undefined;
-  let stopping: Promise<void> | undefined;
-  const shutdown = (why: string): Promise<void> => {
-    stopping ??= (async () => {
-      log(`${why}: stopping`);
-      await server?.close();
-      await role.close();
-      log('stopped');
-    })();
-    return stopping;
-  };
+  return serve(role, paths, log, values['log-file'] ? path.resolve(values['log-file']) : undefined);
+}
+
+/** The site user's password: --password-file, or asked on the terminal. */
+async function passwordOf(values: Values, user: string): Promise<string> {
   try {
-    for (const r of role.trail.records().slice(role.recordsBeforeOpen)) log(`activity #${r.seq} ${r.type}: ${r.summary}`);
-    watch(role);
-    server = await serveControl(paths.controlPath, (request: ControlRequest) => perform(role, site, request));
-    await role.start();
+    if (values['password-file']) return await readPasswordFile(values['password-file'], '--password-file');
+    return await promptPassword(`Password for ${user}: `);
   } catch (error) {
-    await shutdown('start failed');
+    if (error instanceof PasswordUnavailable) throw new UsageError(error.message);
     throw error;
   }
-  const s = await role.snapshot(0);
-  log(`role running for ${s.site.name} (${paths.siteDir}); account ${s.account?.accountId}; polling every ${s.connection.pollIntervalMs / 1000} s; ${s.registry.effectiveCameraIds.length} camera(s) selected; control ${paths.controlPath}`);
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      if (++signals > 1) {
-        log(`${signal} again: exiting at once`);
-        process.exit(130);
-      }
-      shutdown(signal).then(
-        () => resolve(0),
-        (error: unknown) => {
-          log(`stop failed: ${(error as Error).message}`);
-          resolve(1);
-        },
-      );
-    };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
-  });
 }
 
-/** What the runner logs: every activity record, connection changes, upload progress. */
-function watch(role: Role): void {
-  let connection = '';
-  const progress = new Map<string, number>();
-  role.onDidChange((e: RoleEvent) => {
-    if (e.kind === 'activity') log(`activity #${e.record.seq} ${e.record.type}: ${e.record.summary}`);
-    else if (e.kind === 'connection') {
-      if (e.connection.state !== connection) {
-        connection = e.connection.state;
-        log(`connection: ${connection}${connection === 'unreachable' && e.connection.lastError ? ` (${e.connection.lastError}); next try ${e.connection.poller.nextPollAt}` : ''}`);
-      }
-    } else if (e.kind === 'upload' && e.event.kind === 'progress') {
-      const job = e.event.job;
-      const quarter = job.totalBytes > 0 ? Math.floor((4 * job.sentBytes) / job.totalBytes) : 0;
-      if (quarter > (progress.get(job.id) ?? 0) && quarter < 4) {
-        progress.set(job.id, quarter);
-        const rate = job.rate > 0 ? `, ${(job.rate / 125_000).toFixed(2)} Mbps` : '';
-        log(`upload "${job.title}": ${quarter * 25}% of ${job.totalBytes} bytes${rate}${job.secondsLeft !== undefined ? `, ${job.secondsLeft} s left` : ''}`);
-      }
-    } else if (e.kind === 'notification' && e.users.length) {
-      log(`notify ${e.users.map((u) => u.name).join(', ')}: new video request ${e.request.requestId}`);
-    }
-  });
-}
-
-function requestFor(command: string, positionals: string[], values: Values): ControlRequest {
-  const user = values.user;
+function scriptedArgs(command: ScriptedCommand, positionals: string[], values: Values): Record<string, unknown> {
   const args: Record<string, unknown> = {};
-  const caseArgs = (): void => {
-    if (values.case) args.caseId = values.case;
-    if (values['new-case']) args.newCase = values['new-case'];
-    if (values.department) args.department = values.department;
-    if (values.category) args.category = values.category;
-    if (values['case-info']) args.caseInfo = values['case-info'];
+  const evidence = (): void => {
+    if (values.case) args.caseTarget = { kind: 'existing', caseId: values.case };
+    else if (values['new-case']) {
+      args.caseTarget = {
+        kind: 'new',
+        name: values['new-case'],
+        ...(values.department ? { departmentId: values.department } : {}),
+        ...(values.category ? { categoryId: values.category } : {}),
+        ...(values['case-info'] ? { description: values['case-info'] } : {}),
+      };
+    }
     if (values.name) args.name = values.name;
     if (values.wait) args.wait = true;
   };
@@ -313,22 +299,18 @@ function requestFor(command: string, positionals: string[], values: Values): Con
       if (command === 'deny') {
         if (!values.reason?.trim()) throw new UsageError('deny needs --reason <text>: the requester is told why');
         args.reason = values.reason;
-      }
-      if (values.wait) args.wait = true;
+      } else if (values.wait) args.wait = true;
       break;
     case 'export':
       if (!values.camera?.length) throw new UsageError('export needs at least one --camera <id or name>');
       if (!values.from || !values.to) throw new UsageError('export needs --from <iso> and --to <iso>');
-      args.cameras = values.camera;
-      args.from = values.from;
-      args.to = values.to;
-      caseArgs();
+      Object.assign(args, { cameras: values.camera, from: values.from, to: values.to });
+      evidence();
       break;
     case 'snapshot':
       if (values.camera?.length !== 1 || !values.at) throw new UsageError('snapshot needs one --camera <id or name> and --at <iso>');
-      args.camera = values.camera[0];
-      args.at = values.at;
-      caseArgs();
+      Object.assign(args, { cameras: values.camera, at: values.at });
+      evidence();
       break;
     case 'select': {
       const action = positionals[0];
@@ -339,9 +321,7 @@ function requestFor(command: string, positionals: string[], values: Values): Con
         ...(values.federation ? [['federation', values.federation] as const] : []),
       ];
       if (given.length !== 1) throw new UsageError('select needs exactly one of --camera, --area or --federation');
-      args.action = action;
-      args.kind = given[0][0];
-      args.id = given[0][1];
+      Object.assign(args, { action, kind: given[0][0], id: given[0][1] });
       break;
     }
     case 'notify':
@@ -351,46 +331,113 @@ function requestFor(command: string, positionals: string[], values: Values): Con
       if (values.csv) args.csv = true;
       break;
   }
-  if (!user) throw new UsageError(`${command} needs --user <site user>: the role checks that user's privileges`);
-  return { command, ...(user ? { user } : {}), args };
+  return args;
 }
 
-async function scripted(command: string, positionals: string[], values: Values): Promise<number> {
+async function scripted(command: ScriptedCommand, positionals: string[], values: Values): Promise<number> {
   const paths = pathsOf(values);
-  const request = requestFor(command, positionals, values);
+  const call = scriptedCall(command, scriptedArgs(command, positionals, values));
+  const user = values.user;
+  if (!user) throw new UsageError(`${command} needs --user <site user> and their password (--password-file <file>, or typed at the prompt): the role checks who asks`);
+  const password = await passwordOf(values, user);
   const holder = await SiteLock.holder(paths.lockFile);
   let result: unknown;
   if (holder) {
-    if (!holder.controlPath) {
-      throw new SiteLockHeld(paths.lockFile, holder);
+    if (!holder.controlPath) throw new SiteLockHeld(paths.lockFile, holder);
+    const client = await ControlClient.connect(holder.controlPath, { client: 'cli' });
+    try {
+      const { session } = await client.request<{ session: string }>('session.signIn', { user, password });
+      try {
+        result = await client.request(call.command, call.args, session);
+      } finally {
+        await client.request('session.signOut', {}, session).catch(() => undefined);
+      }
+    } finally {
+      client.close();
     }
-    result = await sendControl(holder.controlPath, request);
+    if (command === 'stop') {
+      if (!(await waitForRelease(paths.lockFile))) throw new Error('the role did not stop within 120 s');
+      result = { stopped: true };
+    }
+  } else if (command === 'stop') {
+    throw new UsageError(`no role is running for ${paths.siteDir}`);
   } else {
-    result = await direct(values, paths, request);
+    result = await direct(values, paths, call, user, password);
   }
-  print(result);
+  print(call.shape(result));
   // A trail that does not verify must fail a script that checks it.
   if (command === 'verify' && (result as { ok?: unknown } | null)?.ok === false) return 1;
   return 0;
 }
 
-/** No runner holds the site: open the role here, do the command to its end, close. */
-async function direct(values: Values, paths: Paths, request: ControlRequest): Promise<unknown> {
-  const { role, site } = await openRole(values, paths, `cli ${request.command}`, false);
+/** No runner holds the site: open the role here, sign in, do the command to its end, close. */
+async function direct(values: Values, paths: Paths, call: ScriptedCall, user: string, password: string): Promise<unknown> {
+  const { role } = await openRole(values, paths, `cli ${call.command}`, false);
+  const host = { stop: async () => undefined, logTail: (lines: number) => tailLog(logFileFor(paths.stateDir), lines) };
+  let service: Service | undefined;
   try {
-    const needsService = ['approve', 'deny', 'export', 'snapshot', 'poll'].includes(request.command);
-    if (needsService) {
-      await role.start();
-      if ((request.command === 'approve' || request.command === 'deny') && !role.requests.get(String(request.args?.request))) {
-        await role.pollNow(request.user ?? '');
+    service = await openService(role, paths.stateDir, host);
+    const { commands } = service;
+    const { session } = (await commands.execute('session.signIn', { user, password }, undefined, 'cli')) as { session: string };
+    try {
+      if (call.needsService) {
+        await role.start();
+        const wanted = call.args.request;
+        if (typeof wanted === 'string' && !(await role.knowsRequest(wanted))) await commands.execute('requests.poll', {}, session, 'cli');
       }
+      // Work left half done would resume only at the next run: finish it here.
+      const waits = call.command === 'requests.approve' || call.command === 'export.video' || call.command === 'export.snapshot';
+      return await commands.execute(call.command, waits ? { ...call.args, wait: true } : call.args, session, 'cli');
+    } finally {
+      await commands.execute('session.signOut', {}, session, 'cli').catch(() => undefined);
     }
-    // Work left half done would resume only at the next run: finish it here.
-    const args = needsService ? { ...request.args, wait: true } : request.args;
-    return await perform(role, site, { ...request, args });
   } finally {
     await role.close();
+    await service?.sessions.close();
   }
+}
+
+/** `users set-password|sign-in-ticket|list`: the site's owner acting on its files directly. */
+async function users(positionals: string[], values: Values): Promise<number> {
+  const [action, name] = positionals;
+  const paths = pathsOf(values);
+  const site = new LocalFolderSite(paths.siteDir, '');
+  const all = await site.listUsers();
+  if (action === 'list') {
+    const rows = await Promise.all(all.map(async (u) => ({ id: u.id, name: u.name, displayName: u.displayName, privileges: u.privileges, hasPassword: (await site.passwordHash(u.id)) !== undefined })));
+    print(rows);
+    return 0;
+  }
+  if (action !== 'set-password' && action !== 'sign-in-ticket') throw new UsageError('users needs set-password, sign-in-ticket or list: clearance-role users set-password <user> --site <dir>');
+  if (!name) throw new UsageError(`users ${action} needs the user: clearance-role users ${action} <user> --site <dir>`);
+  const user = all.find((u) => u.name === name || u.id === name);
+  if (!user) throw new UsageError(`there is no site user ${JSON.stringify(name)}; the users are ${all.map((u) => u.name).join(', ')}`);
+  if (action === 'sign-in-ticket') {
+    const { ticket, file } = await writeSignInTicket(paths.stateDir, user.id);
+    if (values.out) {
+      await fs.writeFile(values.out, `${ticket}\n`, { mode: 0o600, flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+        throw new UsageError(`--out: cannot write ${values.out} (${error.code ?? error.message}); it must not exist yet`);
+      });
+      process.stderr.write(`one-time sign-in for ${user.name} written to ${values.out} (valid 24 h, deleted when used; the role keeps ${file})\n`);
+    } else print(ticket);
+    return 0;
+  }
+  let password: string;
+  try {
+    if (values['password-file']) password = await readPasswordFile(values['password-file'], '--password-file');
+    else {
+      password = await promptPassword(`New password for ${user.name}: `);
+      if ((await promptPassword('Again: ')) !== password) throw new UsageError('the two passwords differ; nothing was changed');
+    }
+  } catch (error) {
+    if (error instanceof PasswordUnavailable) throw new UsageError(error.message);
+    throw error;
+  }
+  const issues = passwordIssues(password);
+  if (issues.length) throw new ValidationError('The new password', issues);
+  await site.setPasswordHash(user.id, await hashPassword(password));
+  process.stderr.write(`password of ${user.name} set\n`);
+  return 0;
 }
 
 function print(result: unknown): void {
@@ -412,8 +459,9 @@ export async function main(argv: string[]): Promise<number> {
     return command || parsed.values.help ? 0 : 2;
   }
   try {
-    if (command === 'run') return await run(parsed.values);
-    if ((SCRIPTED_COMMANDS as readonly string[]).includes(command)) return await scripted(command, positionals, parsed.values);
+    if (command === 'run') return await run(parsed.values, argv);
+    if (command === 'users') return await users(positionals, parsed.values);
+    if ((SCRIPTED_COMMANDS as readonly string[]).includes(command)) return await scripted(command as ScriptedCommand, positionals, parsed.values);
     throw new UsageError(`unknown command ${JSON.stringify(command)}`);
   } catch (error) {
     if (error instanceof UsageError) {
@@ -424,7 +472,11 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`clearance-role: ${error.message}\n`);
       return 3;
     }
-    const text = error instanceof ValidationError ? error.message : `${(error as Error).name === 'Error' ? '' : `${(error as Error).name}: `}${(error as Error).message}`;
+    const e = error as Error & { code?: unknown };
+    const validation = error instanceof ValidationError || isControlError(error, 'ValidationFailed');
+    // Session refusals say what happened in their code (SignInRefused, SessionExpired...).
+    const label = e.name === 'SessionError' && typeof e.code === 'string' ? e.code : e.name;
+    const text = validation ? e.message : `${label === 'Error' ? '' : `${label}: `}${e.message}`;
     process.stderr.write(`clearance-role: ${text}\n`);
     return 1;
   }

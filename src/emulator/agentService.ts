@@ -1,4 +1,4 @@
-// The registry agent service (§7, shapes [ours]): jobs an agent lists, locks,
+// The registry agent service (docs/clearance-api.md §7, shapes [ours]): jobs an agent lists, locks,
 // reports progress on, completes or fails; the camera registry that discovery
 // jobs fill; and the video requests that become mediarequest jobs.
 import * as crypto from 'node:crypto';

@@ -53,9 +53,13 @@ async function startAzurite(location: string, host: string, log: (m: string) => 
   return new Promise((resolve, reject) => {
     let out = '';
     const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`Azurite did not start within 30 s: ${out.slice(-500)}`));
+      // Rejected once it is gone: no Azurite outlives a failed start.
+      void killAndWait(child).then(() => reject(new Error(`Azurite did not start within 30 s: ${out.slice(-500)}`)));
     }, 30000);
+    child.once('error', (err) => {
+      clearTimeout(timer);
+      void killAndWait(child).then(() => reject(new Error(`Azurite could not be started: ${err.message}`)));
+    });
     const onData = (d: Buffer): void => {
       out += d.toString();
       const m = /successfully listens on (http:\/\/\S+)/.exec(out);
@@ -71,11 +75,23 @@ async function startAzurite(location: string, host: string, log: (m: string) => 
       out += d.toString();
       log(`azurite: ${d.toString().trim()}`);
     });
-    child.once('exit', (code) => {
+    child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      reject(new Error(`Azurite exited with code ${code}: ${out.slice(-500)}`));
+      reject(new Error(`Azurite exited with ${code ?? signal}: ${out.slice(-500)}`));
     });
   });
+}
+
+function hasExited(child: ChildProcess): boolean {
+  return child.exitCode !== null || child.signalCode !== null;
+}
+
+/** SIGKILLs `child` and resolves once it is gone (at once when it never started or already ended). */
+async function killAndWait(child: ChildProcess): Promise<void> {
+  if (child.pid === undefined || hasExited(child)) return;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGKILL');
+  await gone;
 }
 
 /** Fault route name of one blob request. */
@@ -133,7 +149,7 @@ export class BlobGateway {
         proxy.listen(0, options.host, () => resolve());
       });
     } catch (err) {
-      child.kill('SIGKILL');
+      await killAndWait(child);
       throw err;
     }
     const addr = proxy.address() as AddressInfo;
@@ -171,7 +187,7 @@ export class BlobGateway {
       this.proxy.close(() => resolve());
       this.proxy.closeAllConnections();
     });
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    if (hasExited(this.child)) return;
     const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 8000);

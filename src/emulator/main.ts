@@ -7,7 +7,7 @@ import type { ConnectionFile, VideoRequest, VideoRequestCreate } from '../core/c
 import { connectionFileName, DEFAULT_TENANT_ID, writeConnectionFile } from './accounts';
 import { AdminClient } from './adminClient';
 import { parseFaultFlag, type FaultSpec } from './faults';
-import { connectionsDir, createAccountOffline, runningOn, startEmulator } from './server';
+import { connectionsDir, createAccountOffline, runningOn, startEmulator, type RunningEmulator } from './server';
 import { InputError } from './validate';
 
 const USAGE = `Usage:
@@ -53,14 +53,50 @@ async function start(argv: string[]): Promise<void> {
   const port = positiveInt(values.port, '--port', true);
   if (port !== undefined && port > 65535) throw new UsageError('--port must be at most 65535');
   const faults: FaultSpec[] = (values.fault ?? []).map((f) => parseFaultFlag(f));
-  const emulator = await startEmulator({
-    location,
-    host: values.host,
-    port,
-    demoSeconds: positiveInt(values.demo, '--demo'),
-    tokenLifetimeSeconds: positiveInt(values['token-lifetime'], '--token-lifetime'),
-    faults,
-  });
+  const demoSeconds = positiveInt(values.demo, '--demo');
+  const tokenLifetimeSeconds = positiveInt(values['token-lifetime'], '--token-lifetime');
+
+  // Listening from the start: a signal (or the parent going away) while the
+  // service starts stops it once the start settled, instead of killing the
+  // process with its HTTP server, Azurite child and journal half set up.
+  const service: { emulator?: RunningEmulator } = {};
+  let pending: string | undefined;
+  let stopping = false;
+  const shutdown = (signal: string): void => {
+    if (stopping) return;
+    if (!service.emulator) {
+      pending ??= signal;
+      return;
+    }
+    stopping = true;
+    console.log(`${signal}: stopping…`);
+    service.emulator.stop().then(
+      () => process.exit(0),
+      (err: Error) => {
+        console.error(`stop failed: ${err.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  // Started with an IPC channel (by a test or the extension): stop when the parent is gone.
+  if (process.connected) process.on('disconnect', () => shutdown('parent gone'));
+
+  // A failed start has stopped whatever it had started (server, Azurite, journal).
+  const emulator = await startEmulator({ location, host: values.host, port, demoSeconds, tokenLifetimeSeconds, faults });
+  service.emulator = emulator;
+  try {
+    announce(emulator, location, faults);
+  } catch (err) {
+    stopping = true;
+    await emulator.stop();
+    throw err;
+  }
+  if (pending) shutdown(pending);
+}
+
+function announce(emulator: RunningEmulator, location: string, faults: FaultSpec[]): void {
   const u = emulator.urls;
   console.log(
     [
@@ -83,23 +119,6 @@ async function start(argv: string[]): Promise<void> {
   );
   // One machine-readable line for scripts and tests.
   console.log(`READY ${JSON.stringify({ baseUrl: emulator.baseUrl, connectionFilePath: emulator.connectionFilePath, pid: process.pid })}`);
-  let stopping = false;
-  const shutdown = (signal: string): void => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`${signal}: stopping…`);
-    emulator.stop().then(
-      () => process.exit(0),
-      (err: Error) => {
-        console.error(`stop failed: ${err.message}`);
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  // Started with an IPC channel (by a test or the extension): stop when the parent is gone.
-  if (process.connected) process.on('disconnect', () => shutdown('parent gone'));
 }
 
 function readConnection(file: string): ConnectionFile {

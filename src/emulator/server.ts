@@ -180,6 +180,15 @@ interface ServiceState {
 /** Opens the metadata of `location` and its collections. */
 async function openState(location: string) {
   const meta = MetadataStore.open(location);
+  try {
+    return await loadState(meta);
+  } catch (err) {
+    await meta.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function loadState(meta: MetadataStore) {
   return {
     meta,
     tenants: await meta.collection<TenantRecord>('tenants'),
@@ -218,6 +227,48 @@ export async function createAccountOffline(
   }
 }
 
+/** Closes `server` and every connection it holds; resolves at once when it never listened. */
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/** Removes the runtime file of `location` when this process wrote it. */
+function removeRuntimeFile(location: string): void {
+  try {
+    const rt = JSON.parse(fs.readFileSync(path.join(location, RUNTIME_FILE), 'utf8')) as RuntimeFile;
+    if (rt.pid === process.pid) fs.rmSync(path.join(location, RUNTIME_FILE), { force: true });
+  } catch {
+    /* already gone, or not ours */
+  }
+}
+
+/**
+ * What a start has set up so far (journal, Azurite, HTTP server, runtime file,
+ * demo), undone in reverse order when a later step fails.
+ */
+class StartUndo {
+  private readonly steps: { what: string; undo: () => Promise<void> | void }[] = [];
+
+  constructor(private readonly log: (line: string) => void) {}
+
+  push(what: string, undo: () => Promise<void> | void): void {
+    this.steps.push({ what, undo });
+  }
+
+  async run(): Promise<void> {
+    for (const step of this.steps.splice(0).reverse()) {
+      try {
+        await step.undo();
+      } catch (err) {
+        this.log(`start failed; undoing it, ${step.what} failed too: ${(err as Error).message}`);
+      }
+    }
+  }
+}
+
 export async function startEmulator(options: EmulatorOptions): Promise<RunningEmulator> {
   const location = path.resolve(options.location);
   const host = options.host ?? '127.0.0.1';
@@ -230,277 +281,276 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
   await awaitStaleAzurite(location, log);
 
   const s = await openState(location);
-  if (s.meta.openReport.tornTail) log('metadata journal: dropped a torn last line (an unacknowledged write from a crash)');
-  const faults = new FaultPlan();
-  for (const f of options.faults ?? []) faults.add(f);
-  const accounts = new Accounts(s.tenants, s.integrations, clock);
-  const tokens = new TokenService(accounts, s.stsKeys, s.usedAssertions, clock, options.tokenLifetimeSeconds ?? 3600);
-  await tokens.init();
-
-  let blobs: BlobGateway;
+  // Everything started from here on is stopped again should a later step fail.
+  const started = new StartUndo(log);
+  started.push('closing the metadata journal', () => s.meta.close());
   try {
-    blobs = await BlobGateway.start({ location, host, faults, log });
-  } catch (err) {
-    await s.meta.close();
-    throw err;
-  }
-  const idempotency = new IdempotencyKeys(s.idempotency, clock);
-  const documents = new DocumentStore({ accounts, evidence: s.evidence, resources: s.resources, cases: s.cases, blobs, idempotency, clock, log });
-  const agents = new AgentService({
-    jobs: s.jobs,
-    cameras: s.cameras,
-    requests: s.requests,
-    documents,
-    tenants: () => accounts.allTenants().map((t) => t.tenantId),
-    clock,
-    discoveryIntervalSeconds: options.discoveryIntervalSeconds ?? 3600,
-    log,
-  });
+    if (s.meta.openReport.tornTail) log('metadata journal: dropped a torn last line (an unacknowledged write from a crash)');
+    const faults = new FaultPlan();
+    for (const f of options.faults ?? []) faults.add(f);
+    const accounts = new Accounts(s.tenants, s.integrations, clock);
+    const tokens = new TokenService(accounts, s.stsKeys, s.usedAssertions, clock, options.tokenLifetimeSeconds ?? 3600);
+    await tokens.init();
 
-  const router = new Router<Principal>();
-  let baseUrl = '';
-  const tokenUrls = (req: http.IncomingMessage): string[] => {
-    const urls = [`${baseUrl}/connect/token`];
-    if (req.headers.host) urls.push(`http://${req.headers.host}/connect/token`);
-    return urls;
-  };
-  const openIdConfiguration = (): Reply => ({
-    status: 200,
-    body: {
-      issuer: `${baseUrl}/connect`,
-      token_endpoint: `${baseUrl}/connect/token`,
-      jwks_uri: `${baseUrl}/connect/.well-known/jwks`,
-      grant_types_supported: ['urn:ietf:params:oauth:grant-type:jwt-bearer'],
-      token_endpoint_auth_methods_supported: ['private_key_jwt'],
-      token_endpoint_auth_signing_alg_values_supported: ['RS256'],
-      response_types_supported: ['token'],
-      subject_types_supported: ['public'],
-      id_token_signing_alg_values_supported: ['RS256'],
-    },
-  });
-  const tenantCheck = (p: Principal, t: string): void => {
-    if (t !== p.tenantId) throw new HttpError(403, 'forbidden', `tenant ${t}: the token is for tenant ${p.tenantId}`);
-  };
-
-  const serviceRoutes: RouteDef<Principal>[] = [
-    {
-      name: 'token',
-      method: 'POST',
-      path: '/connect/token',
-      auth: false,
-      body: 'form',
-      handler: async ({ req, body }) => ({ status: 200, body: await tokens.issue(body as Record<string, string>, tokenUrls(req)) }),
-    },
-    { name: 'openid.configuration', method: 'GET', path: '/connect/.well-known/openid-configuration', auth: false, handler: openIdConfiguration },
-    { name: 'openid.configuration', method: 'GET', path: '/.well-known/openid-configuration', auth: false, handler: openIdConfiguration },
-    { name: 'openid.jwks', method: 'GET', path: '/connect/.well-known/jwks', auth: false, handler: () => ({ status: 200, body: tokens.jwks() }) },
-    {
-      name: 'keystore.encryptionKey',
-      method: 'GET',
-      path: '/keystore/api/v1/tenant/:tenantId/keys/encryption',
-      auth: true,
-      handler: ({ params, principal }) => {
-        tenantCheck(principal!, params.tenantId);
-        const t = accounts.tenant(params.tenantId);
-        if (!t) throw notFound(`tenant ${params.tenantId}`);
-        const pem = crypto.createPublicKey({ key: t.encryptionPublicJwk, format: 'jwk' }).export({ format: 'pem', type: 'spki' }) as string;
-        const body: EncryptionKeyResponse = {
-          KeyId: t.encryptionKeyId,
-          Algorithm: 'RSA-OAEP',
-          Jwk: { ...t.encryptionPublicJwk, kid: t.encryptionKeyId, alg: 'RSA-OAEP', use: 'enc' },
-          Pem: pem,
-        };
-        return { status: 200, body };
-      },
-    },
-    {
-      name: 'admin.faults.list',
-      method: 'GET',
-      path: '/admin/api/v1/faults',
-      auth: true,
-      handler: () => ({ status: 200, body: faults.list() }),
-    },
-    {
-      name: 'admin.faults.add',
-      method: 'POST',
-      path: '/admin/api/v1/faults',
-      auth: true,
-      body: 'json',
-      handler: ({ body }) => {
-        const spec = checkFaultSpec(body);
-        const f = faults.add(spec);
-        log(`fault added: ${spec.route} ${spec.kind}${spec.count ? ` x${spec.count}` : ''}`);
-        return { status: 201, body: f };
-      },
-    },
-    {
-      name: 'admin.faults.clear',
-      method: 'DELETE',
-      path: '/admin/api/v1/faults',
-      auth: true,
-      handler: () => {
-        faults.clear();
-        return { status: 204 };
-      },
-    },
-    {
-      name: 'admin.faults.remove',
-      method: 'DELETE',
-      path: '/admin/api/v1/faults/:faultId',
-      auth: true,
-      handler: ({ params }) => {
-        if (!faults.remove(params.faultId)) throw notFound(`fault ${params.faultId}`);
-        return { status: 204 };
-      },
-    },
-    {
-      name: 'admin.blob.puts',
-      method: 'GET',
-      path: '/admin/api/v1/blob/puts',
-      auth: true,
-      handler: () => ({ status: 200, body: blobs.stats.puts() }),
-    },
-    {
-      name: 'admin.blob.puts.reset',
-      method: 'DELETE',
-      path: '/admin/api/v1/blob/puts',
-      auth: true,
-      handler: () => {
-        blobs.stats.reset();
-        return { status: 204 };
-      },
-    },
-    {
-      name: 'admin.blob.received',
-      method: 'GET',
-      path: '/admin/api/v1/blob/received',
-      auth: true,
-      handler: ({ query }) => {
-        const blob = query.get('blob');
-        if (blob !== null && (blob.length === 0 || blob.length > 1024)) throw new HttpError(400, 'invalid_request', 'blob: must be 1-1024 characters', { field: 'blob' });
-        return { status: 200, body: blobs.stats.timeline(blob ?? undefined) };
-      },
-    },
-    {
-      name: 'admin.accounts.create',
-      method: 'POST',
-      path: '/admin/api/v1/tenant/:tenantId/integrations',
-      auth: true,
-      body: 'json',
-      handler: async ({ params, principal, body }) => {
-        tenantCheck(principal!, params.tenantId);
-        const input = parse(
-          obj({
-            name: str({ max: 64, pattern: INTEGRATION_NAME, patternText: 'letters, digits, spaces, dots, dashes or underscores' }),
-            disableEncryption: optional(bool()),
-          }),
-          body,
-        );
-        if (accounts.allIntegrations().some((i) => i.tenantId === params.tenantId && i.name === input.name)) {
-          throw new HttpError(409, 'conflict', `name: an integration named "${input.name}" already exists`, { field: 'name' });
-        }
-        const { connection } = await accounts.createIntegration({ ...input, tenantId: params.tenantId }, serviceAddresses(baseUrl));
-        return { status: 201, body: connection };
-      },
-    },
-  ];
-  router.add(...serviceRoutes, ...documents.routes(), ...agents.routes());
-
-  let sweeping: Promise<void> | undefined;
-  const sweep = async (): Promise<void> => {
-    // One sweep at a time; concurrent requests wait for the running one.
-    if (!sweeping) {
-      sweeping = (async () => {
-        await documents.sweep();
-        await agents.sweep();
-        await tokens.sweep();
-        await idempotency.sweep();
-      })().finally(() => (sweeping = undefined));
-    }
-    await sweeping;
-  };
-
-  const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-    let cutResponse = false;
-    let reply: Reply;
-    let oauthRoute = false;
-    try {
-      const url = new URL(req.url ?? '/', 'http://local');
-      const { route, params } = router.match(req.method ?? 'GET', url.pathname);
-      oauthRoute = route.name === 'token';
-      const kinds = route.auth ? (['status', 'latency', 'reset', 'tokenExpiry'] as const) : (['status', 'latency', 'reset'] as const);
-      const fired = route.name.startsWith('admin.faults') ? [] : faults.take(route.name, kinds);
-      for (const f of fired) if (f.kind === 'latency') await new Promise((r) => setTimeout(r, f.latencyMs ?? 0));
-      const terminal = fired.find((f) => f.kind !== 'latency');
-      if (terminal?.kind === 'status') {
-        req.resume();
-        const status = terminal.status ?? 503;
-        const headers: Record<string, string> = {};
-        if (status !== 500 || terminal.retryAfterSeconds !== undefined) headers['retry-after'] = String(terminal.retryAfterSeconds ?? 1);
-        const code = status === 429 ? 'too_many_requests' : status === 503 ? 'service_unavailable' : 'internal_error';
-        throw new HttpError(status, code, `injected fault on ${route.name}`, { headers, oauth: oauthRoute });
-      }
-      cutResponse = terminal?.kind === 'reset';
-      await sweep();
-      let principal: Principal | undefined;
-      if (route.auth) {
-        principal = await tokens.verify(req.headers.authorization);
-        if (terminal?.kind === 'tokenExpiry') {
-          tokens.expireEarly(principal.tokenId);
-          principal = await tokens.verify(req.headers.authorization);
-        }
-      }
-      const raw = await readBody(req, bodyLimit);
-      const body = parseBody(route.body ?? 'none', req, raw, oauthRoute);
-      reply = await route.handler({ req, params, path: url.pathname, query: url.searchParams, body, principal, routeName: route.name });
-    } catch (err) {
-      reply = errorReply(err, log);
-      if (err instanceof HttpError && err.status === 413) reply.headers = { ...reply.headers, connection: 'close' };
-      if (oauthRoute && reply.body && typeof reply.body === 'object' && 'message' in reply.body) {
-        const b = reply.body as { error: string; message: string };
-        reply.body = { error: b.error, error_description: b.message };
-      }
-    }
-    if (reply.stream) {
-      const stream = reply.stream;
-      res.writeHead(reply.status, { 'cache-control': 'no-store', ...reply.headers });
-      try {
-        await pipeline(stream, res);
-      } catch (err) {
-        log(`${req.method} ${req.url}: streamed answer broken off (${(err as Error).message})`);
-        res.destroy();
-      }
-      return;
-    }
-    const { status, headers, payload } = serialise(reply);
-    if (cutResponse && payload.length > 1) {
-      // The route ran; its answer is cut in the middle, as by a dropped connection.
-      res.writeHead(status, headers);
-      res.write(payload.subarray(0, Math.floor(payload.length / 2)), () => res.socket?.destroy());
-      return;
-    }
-    res.writeHead(status, headers);
-    res.end(payload);
-  };
-
-  const server = http.createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      log(`unexpected: ${(err as Error).message}`);
-      if (!res.headersSent) {
-        res.writeHead(500, { 'content-type': 'application/json' });
-        res.end('{"error":"internal_error","message":"internal error"}');
-      } else res.destroy();
+    const blobs = await BlobGateway.start({ location, host, faults, log });
+    started.push('stopping Azurite and the blob gateway', () => blobs.stop());
+    const idempotency = new IdempotencyKeys(s.idempotency, clock);
+    const documents = new DocumentStore({ accounts, evidence: s.evidence, resources: s.resources, cases: s.cases, blobs, idempotency, clock, log });
+    const agents = new AgentService({
+      jobs: s.jobs,
+      cameras: s.cameras,
+      requests: s.requests,
+      documents,
+      tenants: () => accounts.allTenants().map((t) => t.tenantId),
+      clock,
+      discoveryIntervalSeconds: options.discoveryIntervalSeconds ?? 3600,
+      log,
     });
-  });
-  server.on('clientError', (_err, socket) => {
-    if ((socket as Socket).writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
-  server.requestTimeout = 120000;
 
-  const requested = options.port ?? 0;
-  const previous = s.service.get('state')?.lastPort;
-  try {
+    const router = new Router<Principal>();
+    let baseUrl = '';
+    const tokenUrls = (req: http.IncomingMessage): string[] => {
+      const urls = [`${baseUrl}/connect/token`];
+      if (req.headers.host) urls.push(`http://${req.headers.host}/connect/token`);
+      return urls;
+    };
+    const openIdConfiguration = (): Reply => ({
+      status: 200,
+      body: {
+        issuer: `${baseUrl}/connect`,
+        token_endpoint: `${baseUrl}/connect/token`,
+        jwks_uri: `${baseUrl}/connect/.well-known/jwks`,
+        grant_types_supported: ['urn:ietf:params:oauth:grant-type:jwt-bearer'],
+        token_endpoint_auth_methods_supported: ['private_key_jwt'],
+        token_endpoint_auth_signing_alg_values_supported: ['RS256'],
+        response_types_supported: ['token'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256'],
+      },
+    });
+    const tenantCheck = (p: Principal, t: string): void => {
+      if (t !== p.tenantId) throw new HttpError(403, 'forbidden', `tenant ${t}: the token is for tenant ${p.tenantId}`);
+    };
+
+    const serviceRoutes: RouteDef<Principal>[] = [
+      {
+        name: 'token',
+        method: 'POST',
+        path: '/connect/token',
+        auth: false,
+        body: 'form',
+        handler: async ({ req, body }) => ({ status: 200, body: await tokens.issue(body as Record<string, string>, tokenUrls(req)) }),
+      },
+      { name: 'openid.configuration', method: 'GET', path: '/connect/.well-known/openid-configuration', auth: false, handler: openIdConfiguration },
+      { name: 'openid.configuration', method: 'GET', path: '/.well-known/openid-configuration', auth: false, handler: openIdConfiguration },
+      { name: 'openid.jwks', method: 'GET', path: '/connect/.well-known/jwks', auth: false, handler: () => ({ status: 200, body: tokens.jwks() }) },
+      {
+        name: 'keystore.encryptionKey',
+        method: 'GET',
+        path: '/keystore/api/v1/tenant/:tenantId/keys/encryption',
+        auth: true,
+        handler: ({ params, principal }) => {
+          tenantCheck(principal!, params.tenantId);
+          const t = accounts.tenant(params.tenantId);
+          if (!t) throw notFound(`tenant ${params.tenantId}`);
+          const pem = crypto.createPublicKey({ key: t.encryptionPublicJwk, format: 'jwk' }).export({ format: 'pem', type: 'spki' }) as string;
+          const body: EncryptionKeyResponse = {
+            KeyId: t.encryptionKeyId,
+            Algorithm: 'RSA-OAEP',
+            Jwk: { ...t.encryptionPublicJwk, kid: t.encryptionKeyId, alg: 'RSA-OAEP', use: 'enc' },
+            Pem: pem,
+          };
+          return { status: 200, body };
+        },
+      },
+      {
+        name: 'admin.faults.list',
+        method: 'GET',
+        path: '/admin/api/v1/faults',
+        auth: true,
+        handler: () => ({ status: 200, body: faults.list() }),
+      },
+      {
+        name: 'admin.faults.add',
+        method: 'POST',
+        path: '/admin/api/v1/faults',
+        auth: true,
+        body: 'json',
+        handler: ({ body }) => {
+          const spec = checkFaultSpec(body);
+          const f = faults.add(spec);
+          log(`fault added: ${spec.route} ${spec.kind}${spec.count ? ` x${spec.count}` : ''}`);
+          return { status: 201, body: f };
+        },
+      },
+      {
+        name: 'admin.faults.clear',
+        method: 'DELETE',
+        path: '/admin/api/v1/faults',
+        auth: true,
+        handler: () => {
+          faults.clear();
+          return { status: 204 };
+        },
+      },
+      {
+        name: 'admin.faults.remove',
+        method: 'DELETE',
+        path: '/admin/api/v1/faults/:faultId',
+        auth: true,
+        handler: ({ params }) => {
+          if (!faults.remove(params.faultId)) throw notFound(`fault ${params.faultId}`);
+          return { status: 204 };
+        },
+      },
+      {
+        name: 'admin.blob.puts',
+        method: 'GET',
+        path: '/admin/api/v1/blob/puts',
+        auth: true,
+        handler: () => ({ status: 200, body: blobs.stats.puts() }),
+      },
+      {
+        name: 'admin.blob.puts.reset',
+        method: 'DELETE',
+        path: '/admin/api/v1/blob/puts',
+        auth: true,
+        handler: () => {
+          blobs.stats.reset();
+          return { status: 204 };
+        },
+      },
+      {
+        name: 'admin.blob.received',
+        method: 'GET',
+        path: '/admin/api/v1/blob/received',
+        auth: true,
+        handler: ({ query }) => {
+          const blob = query.get('blob');
+          if (blob !== null && (blob.length === 0 || blob.length > 1024)) throw new HttpError(400, 'invalid_request', 'blob: must be 1-1024 characters', { field: 'blob' });
+          return { status: 200, body: blobs.stats.timeline(blob ?? undefined) };
+        },
+      },
+      {
+        name: 'admin.accounts.create',
+        method: 'POST',
+        path: '/admin/api/v1/tenant/:tenantId/integrations',
+        auth: true,
+        body: 'json',
+        handler: async ({ params, principal, body }) => {
+          tenantCheck(principal!, params.tenantId);
+          const input = parse(
+            obj({
+              name: str({ max: 64, pattern: INTEGRATION_NAME, patternText: 'letters, digits, spaces, dots, dashes or underscores' }),
+              disableEncryption: optional(bool()),
+            }),
+            body,
+          );
+          if (accounts.allIntegrations().some((i) => i.tenantId === params.tenantId && i.name === input.name)) {
+            throw new HttpError(409, 'conflict', `name: an integration named "${input.name}" already exists`, { field: 'name' });
+          }
+          const { connection } = await accounts.createIntegration({ ...input, tenantId: params.tenantId }, serviceAddresses(baseUrl));
+          return { status: 201, body: connection };
+        },
+      },
+    ];
+    router.add(...serviceRoutes, ...documents.routes(), ...agents.routes());
+
+    let sweeping: Promise<void> | undefined;
+    const sweep = async (): Promise<void> => {
+      // One sweep at a time; concurrent requests wait for the running one.
+      if (!sweeping) {
+        sweeping = (async () => {
+          await documents.sweep();
+          await agents.sweep();
+          await tokens.sweep();
+          await idempotency.sweep();
+        })().finally(() => (sweeping = undefined));
+      }
+      await sweeping;
+    };
+
+    const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+      let cutResponse = false;
+      let reply: Reply;
+      let oauthRoute = false;
+      try {
+        const url = new URL(req.url ?? '/', 'http://local');
+        const { route, params } = router.match(req.method ?? 'GET', url.pathname);
+        oauthRoute = route.name === 'token';
+        const kinds = route.auth ? (['status', 'latency', 'reset', 'tokenExpiry'] as const) : (['status', 'latency', 'reset'] as const);
+        const fired = route.name.startsWith('admin.faults') ? [] : faults.take(route.name, kinds);
+        for (const f of fired) if (f.kind === 'latency') await new Promise((r) => setTimeout(r, f.latencyMs ?? 0));
+        const terminal = fired.find((f) => f.kind !== 'latency');
+        if (terminal?.kind === 'status') {
+          req.resume();
+          const status = terminal.status ?? 503;
+          const headers: Record<string, string> = {};
+          if (status !== 500 || terminal.retryAfterSeconds !== undefined) headers['retry-after'] = String(terminal.retryAfterSeconds ?? 1);
+          const code = status === 429 ? 'too_many_requests' : status === 503 ? 'service_unavailable' : 'internal_error';
+          throw new HttpError(status, code, `injected fault on ${route.name}`, { headers, oauth: oauthRoute });
+        }
+        cutResponse = terminal?.kind === 'reset';
+        await sweep();
+        let principal: Principal | undefined;
+        if (route.auth) {
+          principal = await tokens.verify(req.headers.authorization);
+          if (terminal?.kind === 'tokenExpiry') {
+            tokens.expireEarly(principal.tokenId);
+            principal = await tokens.verify(req.headers.authorization);
+          }
+        }
+        const raw = await readBody(req, bodyLimit);
+        const body = parseBody(route.body ?? 'none', req, raw, oauthRoute);
+        reply = await route.handler({ req, params, path: url.pathname, query: url.searchParams, body, principal, routeName: route.name });
+      } catch (err) {
+        reply = errorReply(err, log);
+        if (err instanceof HttpError && err.status === 413) reply.headers = { ...reply.headers, connection: 'close' };
+        if (oauthRoute && reply.body && typeof reply.body === 'object' && 'message' in reply.body) {
+          const b = reply.body as { error: string; message: string };
+          reply.body = { error: b.error, error_description: b.message };
+        }
+      }
+      if (reply.stream) {
+        const stream = reply.stream;
+        res.writeHead(reply.status, { 'cache-control': 'no-store', ...reply.headers });
+        try {
+          await pipeline(stream, res);
+        } catch (err) {
+          log(`${req.method} ${req.url}: streamed answer broken off (${(err as Error).message})`);
+          res.destroy();
+        }
+        return;
+      }
+      const { status, headers, payload } = serialise(reply);
+      if (cutResponse && payload.length > 1) {
+        // The route ran; its answer is cut in the middle, as by a dropped connection.
+        res.writeHead(status, headers);
+        res.write(payload.subarray(0, Math.floor(payload.length / 2)), () => res.socket?.destroy());
+        return;
+      }
+      res.writeHead(status, headers);
+      res.end(payload);
+    };
+
+    const server = http.createServer((req, res) => {
+      handle(req, res).catch((err) => {
+        log(`unexpected: ${(err as Error).message}`);
+        if (!res.headersSent) {
+          res.writeHead(500, { 'content-type': 'application/json' });
+          res.end('{"error":"internal_error","message":"internal error"}');
+        } else res.destroy();
+      });
+    });
+    server.on('clientError', (_err, socket) => {
+      if ((socket as Socket).writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      else socket.destroy();
+    });
+    server.requestTimeout = 120000;
+
+    const requested = options.port ?? 0;
+    const previous = s.service.get('state')?.lastPort;
+    started.push('closing the HTTP server', () => closeServer(server));
     if (requested === 0 && previous) {
       try {
         await listen(server, host, previous);
@@ -508,87 +558,80 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
         await listen(server, host, 0);
       }
     } else await listen(server, host, requested);
+    const addr = server.address() as AddressInfo;
+    const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    baseUrl = `http://${hostPart}:${addr.port}`;
+    await s.service.put('state', { lastPort: addr.port });
+
+    // The default account: one tenant and one ready connection file.
+    const addresses = serviceAddresses(baseUrl);
+    await accounts.ensureTenant(DEFAULT_TENANT_ID);
+    const connDir = connectionsDir(location);
+    const defaultFile = path.join(connDir, connectionFileName(DEFAULT_INTEGRATION_NAME));
+    const hasDefault = accounts.allIntegrations().some((i) => i.tenantId === DEFAULT_TENANT_ID && i.name === DEFAULT_INTEGRATION_NAME);
+    if (!hasDefault || !fs.existsSync(defaultFile)) {
+      if (hasDefault) throw new Error(`${defaultFile} is missing; its private key exists nowhere else (delete ${location} to start over)`);
+      const { connection } = await accounts.createIntegration({ name: DEFAULT_INTEGRATION_NAME, tenantId: DEFAULT_TENANT_ID }, addresses);
+      writeConnectionFile(defaultFile, connection);
+    }
+    refreshConnectionFiles(connDir, addresses);
+    await sweep();
+
+    const runtime: RuntimeFile = { pid: process.pid, azuritePid: blobs.azuritePid, baseUrl, connectionFilePath: defaultFile, tenantId: DEFAULT_TENANT_ID };
+    started.push('removing the runtime file', () => removeRuntimeFile(location));
+    fs.writeFileSync(path.join(location, RUNTIME_FILE), JSON.stringify(runtime, null, 2) + '\n');
+
+    const demo = options.demoSeconds ? new DemoRequester(agents, DEFAULT_TENANT_ID, options.demoSeconds, log) : undefined;
+    if (demo) started.push('stopping the demo requester', () => demo.stop());
+    demo?.start();
+
+    const urls: EmulatorUrls = {
+      tokenUrl: `${baseUrl}/connect/token`,
+      openIdConfiguration: `${baseUrl}/connect/.well-known/openid-configuration`,
+      documentStore: addresses.DocumentStoreBaseAddresses[0],
+      keyStore: addresses.KeyStoreBaseAddresses[0],
+      agentService: `${baseUrl}/agentservice/api/v1`,
+      registry: `${addresses.DeviceServiceBaseAddresses[0]}/tenant/${DEFAULT_TENANT_ID}/registry/cameras`,
+      admin: `${baseUrl}/admin/api/v1`,
+      blob: blobs.publicUrl,
+    };
+
+    let stopping: Promise<void> | undefined;
+    const stop = (): Promise<void> => {
+      stopping ??= (async () => {
+        demo?.stop();
+        await closeServer(server);
+        await blobs.stop();
+        await s.meta.close();
+        removeRuntimeFile(location);
+      })();
+      return stopping;
+    };
+
+    return {
+      baseUrl,
+      routes: router.list().map((r) => ({ name: r.name, method: r.method, path: r.path, auth: r.auth })),
+      get azuritePid() {
+        return blobs.azuritePid;
+      },
+      urls,
+      connectionFilePath: defaultFile,
+      tenantId: DEFAULT_TENANT_ID,
+      faults,
+      blob: { azuriteUrl: blobs.azuriteUrl, account: 'devstoreaccount1', accountKey: DEV_ACCOUNT_KEY },
+      createIntegration: async (o) => {
+        if (o.tenantId !== undefined && !TENANT_ID.test(o.tenantId)) throw new Error('tenantId: invalid');
+        return (await accounts.createIntegration(o, serviceAddresses(baseUrl))).connection;
+      },
+      tenantPrivateKey: (tenantId = DEFAULT_TENANT_ID) => {
+        const t = accounts.tenant(tenantId);
+        if (!t) throw new Error(`tenant ${tenantId} not found`);
+        return t.encryptionPrivateJwk;
+      },
+      stop,
+    };
   } catch (err) {
-    await blobs.stop();
-    await s.meta.close();
+    await started.run();
     throw err;
   }
-  const addr = server.address() as AddressInfo;
-  const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  baseUrl = `http://${hostPart}:${addr.port}`;
-  await s.service.put('state', { lastPort: addr.port });
-
-  // The default account: one tenant and one ready connection file.
-  const addresses = serviceAddresses(baseUrl);
-  await accounts.ensureTenant(DEFAULT_TENANT_ID);
-  const connDir = connectionsDir(location);
-  const defaultFile = path.join(connDir, connectionFileName(DEFAULT_INTEGRATION_NAME));
-  const hasDefault = accounts.allIntegrations().some((i) => i.tenantId === DEFAULT_TENANT_ID && i.name === DEFAULT_INTEGRATION_NAME);
-  if (!hasDefault || !fs.existsSync(defaultFile)) {
-    if (hasDefault) throw new Error(`${defaultFile} is missing; its private key exists nowhere else (delete ${location} to start over)`);
-    const { connection } = await accounts.createIntegration({ name: DEFAULT_INTEGRATION_NAME, tenantId: DEFAULT_TENANT_ID }, addresses);
-    writeConnectionFile(defaultFile, connection);
-  }
-  refreshConnectionFiles(connDir, addresses);
-  await sweep();
-
-  const runtime: RuntimeFile = { pid: process.pid, azuritePid: blobs.azuritePid, baseUrl, connectionFilePath: defaultFile, tenantId: DEFAULT_TENANT_ID };
-  fs.writeFileSync(path.join(location, RUNTIME_FILE), JSON.stringify(runtime, null, 2) + '\n');
-
-  const demo = options.demoSeconds ? new DemoRequester(agents, DEFAULT_TENANT_ID, options.demoSeconds, log) : undefined;
-  demo?.start();
-
-  const urls: EmulatorUrls = {
-    tokenUrl: `${baseUrl}/connect/token`,
-    openIdConfiguration: `${baseUrl}/connect/.well-known/openid-configuration`,
-    documentStore: addresses.DocumentStoreBaseAddresses[0],
-    keyStore: addresses.KeyStoreBaseAddresses[0],
-    agentService: `${baseUrl}/agentservice/api/v1`,
-    registry: `${addresses.DeviceServiceBaseAddresses[0]}/tenant/${DEFAULT_TENANT_ID}/registry/cameras`,
-    admin: `${baseUrl}/admin/api/v1`,
-    blob: blobs.publicUrl,
-  };
-
-  let stopping: Promise<void> | undefined;
-  const stop = (): Promise<void> => {
-    stopping ??= (async () => {
-      demo?.stop();
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        server.closeAllConnections();
-      });
-      await blobs.stop();
-      await s.meta.close();
-      try {
-        const rt = JSON.parse(fs.readFileSync(path.join(location, RUNTIME_FILE), 'utf8')) as RuntimeFile;
-        if (rt.pid === process.pid) fs.rmSync(path.join(location, RUNTIME_FILE), { force: true });
-      } catch {
-        /* already gone */
-      }
-    })();
-    return stopping;
-  };
-
-  return {
-    baseUrl,
-    routes: router.list().map((r) => ({ name: r.name, method: r.method, path: r.path, auth: r.auth })),
-    get azuritePid() {
-      return blobs.azuritePid;
-    },
-    urls,
-    connectionFilePath: defaultFile,
-    tenantId: DEFAULT_TENANT_ID,
-    faults,
-    blob: { azuriteUrl: blobs.azuriteUrl, account: 'devstoreaccount1', accountKey: DEV_ACCOUNT_KEY },
-    createIntegration: async (o) => {
-      if (o.tenantId !== undefined && !TENANT_ID.test(o.tenantId)) throw new Error('tenantId: invalid');
-      return (await accounts.createIntegration(o, serviceAddresses(baseUrl))).connection;
-    },
-    tenantPrivateKey: (tenantId = DEFAULT_TENANT_ID) => {
-      const t = accounts.tenant(tenantId);
-      if (!t) throw new Error(`tenant ${tenantId} not found`);
-      return t.encryptionPrivateJwk;
-    },
-    stop,
-  };
 }

@@ -1,4 +1,4 @@
-// The video request life cycle (statuses [doc], transitions [ours]).
+// The video request life cycle (statuses [doc], transitions [ours]; docs/clearance-api.md §1.8).
 import type { VideoRequest, VideoRequestStatus } from '../core/clearance/api';
 import { HttpError } from './http';
 

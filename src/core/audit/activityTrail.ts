@@ -30,6 +30,12 @@ export const ACTIVITY_TYPES = [
   'uploadCompleted',
   'uploadFailed',
   'uploadCanceled',
+  'userSignedIn',
+  'userSignedOut',
+  'signInRefused',
+  'commandRefused',
+  'passwordChanged',
+  'signInLockoutCleared',
 ] as const;
 export type ActivityType = (typeof ACTIVITY_TYPES)[number];
 
@@ -155,7 +161,7 @@ export function verifyTrailText(text: string, head?: { seq: number; hash: string
 }
 
 /** Keeps a value harmless when a spreadsheet opens the CSV (formula injection). */
-function csvCell(value: unknown): string {
+function csvCell(value: string | number | boolean | null | undefined): string {
   const text = value === undefined || value === null ? '' : String(value);
   return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
 }

@@ -1,4 +1,4 @@
-// The role as a client ("agent") of the registry agent service (§7, paths and
+// The role as a client ("agent") of the registry agent service (docs/clearance-api.md §7, paths and
 // bodies [ours], shared with the emulator through api.ts): list jobs, lock one,
 // report progress (which renews the lease), complete or fail it; read the
 // registry and the video requests the service keeps.

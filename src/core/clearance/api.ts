@@ -55,7 +55,7 @@ export const BASE_ADDRESS_KEYS = [
   'CADApiAddresses',
 ] as const satisfies readonly (keyof ConnectionFile)[];
 
-/** [doc] Video request statuses (plugin guide). */
+/** [doc] Video request statuses (plugin guide, docs/clearance-api.md §1.8). */
 export const VIDEO_REQUEST_STATUSES = [
   'Pending',
   'Processing',
@@ -72,7 +72,7 @@ export const AGENT_JOB_TYPES = ['mediarequest', 'discovery', 'thumbnail'] as con
 export type AgentJobType = (typeof AGENT_JOB_TYPES)[number];
 
 // ---------------------------------------------------------------------------
-// Token service (§4)
+// Token service (docs/clearance-api.md §4)
 
 /** [doc] RFC 7523 grant type of the token request. */
 export const JWT_BEARER_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
@@ -105,7 +105,7 @@ export interface ServiceErrorBody {
 }
 
 // ---------------------------------------------------------------------------
-// Key store and client-side encryption (§6)
+// Key store and client-side encryption (docs/clearance-api.md §6)
 
 /** [doc] WrappedContentKey of the encryption metadata. */
 export interface WrappedContentKey {
@@ -131,7 +131,7 @@ export interface EncryptionKeyResponse {
 }
 
 // ---------------------------------------------------------------------------
-// Document store (§5)
+// Document store (docs/clearance-api.md §5)
 
 /** [doc] Permission levels on a case or file, lowest first. */
 export const PERMISSION_LEVELS = ['ViewOnly', 'ViewAndDownload', 'Edit', 'Manage'] as const;
@@ -278,7 +278,7 @@ export interface Category {
 }
 
 // ---------------------------------------------------------------------------
-// Registry and agent service (§7, every shape [ours])
+// Registry and agent service (docs/clearance-api.md §7, every shape [ours])
 
 /** [ours] A camera published to the registry. */
 export interface RegistryCamera {

@@ -1,4 +1,4 @@
-// The client assertion of the JWT-bearer grant (RFC 7523, CLEARANCE-API.md §4 [ours]).
+// The client assertion of the JWT-bearer grant (RFC 7523, docs/clearance-api.md §4 [ours]).
 import { randomUUID } from 'node:crypto';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import type { ConnectionFile, ServicePrincipalKey } from './api';

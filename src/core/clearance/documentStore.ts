@@ -1,5 +1,5 @@
 // The Clearance document store as the upload queue and the operator export see
-// it (CLEARANCE-API.md §5): evidence, resources, cases, departments and
+// it (docs/clearance-api.md §5): evidence, resources, cases, departments and
 // categories, plus the account's public encryption key from the key store (§6).
 // Every create sends an Idempotency-Key, so a retry after a lost answer or a
 // crash never makes a second case, evidence item or resource.

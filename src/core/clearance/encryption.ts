@@ -1,4 +1,4 @@
-// Client-side encryption of evidence, Azure Blob scheme version 1.0 (CLEARANCE-API.md §6):
+// Client-side encryption of evidence, Azure Blob scheme version 1.0 (docs/clearance-api.md §6):
 // AES-256-CBC with PKCS7 padding under a one-time content key, the key wrapped
 // with RSA-OAEP (SHA-1), the metadata sent as the blob header x-ms-meta-encryptiondata.
 //

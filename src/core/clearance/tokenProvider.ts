@@ -1,4 +1,4 @@
-// Access tokens for every call to the service (§4): a JWT-bearer assertion
+// Access tokens for every call to the service (docs/clearance-api.md §4): a JWT-bearer assertion
 // signed with the service principal's key buys a token, renewed at half its
 // lifetime, and once more when the service answers 401.
 import { JWT_BEARER_GRANT_TYPE, type OAuthErrorBody, type TokenResponse } from './api';
@@ -52,7 +52,7 @@ export class TokenProvider {
     this.clock = clock ?? systemClock;
   }
 
-  /** `{SecurityTokenServiceBaseAddress}/token` (§4). */
+  /** `{SecurityTokenServiceBaseAddress}/token` (docs/clearance-api.md §4). */
   static tokenUrlFor(stsBaseAddress: string): string {
     return `${stsBaseAddress.replace(/\/+$/, '')}/token`;
   }

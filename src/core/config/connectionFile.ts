@@ -1,5 +1,5 @@
 // Import of the JSON connection file an administrator downloads from Clearance
-// (CLEARANCE-API.md §3): strict validation with one message per broken field, and the
+// (docs/clearance-api.md §3): strict validation with one message per broken field, and the
 // split into the public account facts and the secret part (private key + API key).
 // No message here ever contains a secret value: key parts and the API key are only
 // ever named, never quoted.
@@ -7,8 +7,10 @@
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
 import * as path from 'node:path';
 import { BASE_ADDRESS_KEYS, type ConnectionFile, type ServicePrincipalKey } from '../clearance/api';
+import { z } from 'zod';
 import { describeType, isPlainObject, type FieldIssue } from './fieldErrors';
 import { parseJsonText } from './jsonText';
+import { fieldIssues, mustBe, problem } from './schema';
 
 export type BaseAddressKey = (typeof BASE_ADDRESS_KEYS)[number];
 export type BaseAddresses = Record<BaseAddressKey, string[]>;
@@ -72,122 +74,200 @@ const REQUIRED_ADDRESS_KEYS: readonly BaseAddressKey[] = [
   'ApiBaseAddresses',
 ];
 
-const KNOWN_TOP_LEVEL_KEYS = new Set<string>([
-  ...BASE_ADDRESS_KEYS,
-  'APIKey',
-  'CertificateThumbprints',
-  'DisableEncryption',
-  'ServicePrincipalId',
-  'ServicePrincipalKey',
-  'TenantId',
-]);
+/**
+ * Bounds on what the file may hold. An id becomes the account id and half of the STS
+ * client id, and ids and URLs are shown and stored in plain state: a file must not make
+ * them megabytes long. The id characters cover every id the service issues (GUIDs,
+ * numbers, names with dashes, dots or colons).
+ */
+export const CONNECTION_FILE_LIMITS = {
+  idLength: 128,
+  idCharacters: /^[A-Za-z0-9._:-]+$/,
+  urlLength: 2048,
+  urlsPerList: 32,
+  thumbprintLength: 128,
+  thumbprints: 64,
+  apiKeyLength: 4096,
+  keyIdLength: 512,
+  /** A base64url RSA key part: 16384 bits (OpenSSL's largest modulus) is 2731 characters. */
+  keyPartLength: 4096,
+} as const;
+const LIMITS = CONNECTION_FILE_LIMITS;
 
 const RSA_PRIVATE_PARTS = ['n', 'e', 'd', 'p', 'q', 'dp', 'dq', 'qi'] as const;
-const PUBLIC_PARTS = new Set<string>(['n', 'e']);
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
 /** .NET DateTime as serialized by Json.NET / System.Text.Json, optional fraction and zone. */
 const DOTNET_DATE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,7})?(Z|[+-]\d{2}:\d{2})?$/;
 const KID_SHAPE = /^urn:service:([^:]+):(.+):([^:]+)$/;
+const THUMBPRINT = /^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/;
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+
+// --- the schemas: every field's own messages; what needs the clock, the crypto or is only a
+// warning stays in parseConnectionFile below.
+
+/** TenantId or ServicePrincipalId; `other` is the id it is joined to with '@'. */
+function identifier(other: string) {
+  return z.string({
+    error: ({ input }) => (input === undefined ? 'missing'
+      : `must be a string; found ${describeType(input)}${typeof input === 'number' ? ` (write it in quotes: "${input}")` : ''}`),
+  }).superRefine(problem((id) => {
+    if (id.trim() === '') return 'must not be empty';
+    if (id !== id.trim()) return 'must not start or end with spaces';
+    if (id.includes('@')) return `must not contain '@' (it is joined to the ${other} id with '@')`;
+    if (id.length > LIMITS.idLength) return `is too long (at most ${LIMITS.idLength} characters; found ${id.length})`;
+    if (!LIMITS.idCharacters.test(id)) return 'must hold only letters, digits and . _ : -';
+    return undefined;
+  }));
+}
+export const tenantIdSchema = identifier('principal');
+export const servicePrincipalIdSchema = identifier('tenant');
+
+/** One base address, normalised (see checkBaseAddress). */
+export const baseAddressSchema = z.unknown().transform((value, ctx) => {
+  const checked = checkBaseAddress(value);
+  if (typeof checked === 'string') return checked;
+  ctx.addIssue({ code: 'custom', message: checked.message, input: value });
+  return z.NEVER;
+});
+const addressList = z.array(baseAddressSchema, mustBe('a list of URLs', 'missing'))
+  .max(LIMITS.urlsPerList, `must hold at most ${LIMITS.urlsPerList} URLs`);
+const addressLists = Object.fromEntries(BASE_ADDRESS_KEYS.map((key) => [key, REQUIRED_ADDRESS_KEYS.includes(key)
+  ? addressList.min(1, 'must hold at least one URL')
+  : addressList.optional()])) as Record<BaseAddressKey, typeof addressList | z.ZodOptional<typeof addressList>>;
+
+function keyPart(part: (typeof RSA_PRIVATE_PARTS)[number]) {
+  const absent = `missing — ${part === 'n' || part === 'e' ? 'the public key is incomplete' : 'the key must include its private parts'}`;
+  return z.string({ error: ({ input }) => (input == null ? absent : `must be a base64url string; found ${describeType(input)}`) })
+    .superRefine(problem((value) => {
+      if (value === '') return absent;
+      if (value.length > LIMITS.keyPartLength) return `is too long (at most ${LIMITS.keyPartLength} characters)`;
+      return BASE64URL.test(value) ? undefined : 'must be base64url (letters, digits, - and _; no padding)';
+    }));
+}
+const dotNetDate = z.unknown().optional().superRefine(problem((value) => {
+  const date = readDotNetDate(value);
+  return date === undefined || date instanceof Date ? undefined : date.message;
+}));
+
+/** ServicePrincipalKey: the RSA private JWK with the .NET JsonWebKey extras. */
+export const servicePrincipalKeySchema = z.object({
+  kty: z.literal('RSA', {
+    error: ({ input }) => (input === undefined ? 'missing — must be "RSA"'
+      : `must be "RSA"; found ${typeof input === 'string' && input.length <= 10 ? `"${input}"` : describeType(input)}`),
+  }),
+  n: keyPart('n'), e: keyPart('e'), d: keyPart('d'), p: keyPart('p'), q: keyPart('q'), dp: keyPart('dp'), dq: keyPart('dq'), qi: keyPart('qi'),
+  // Required (the token service finds the public key by it); its shape is only warned about.
+  kid: z.string({ error: ({ input }) => (input == null ? 'missing — the key id is needed to sign in' : `must be a non-empty string; found ${describeType(input)}`) })
+    .superRefine(problem((kid) => {
+      if (kid.trim() === '') return 'must be a non-empty string; found a string';
+      if (kid.length > LIMITS.keyIdLength) return `is too long (at most ${LIMITS.keyIdLength} characters)`;
+      return CONTROL_CHARS.test(kid) ? 'must not contain control characters' : undefined;
+    })),
+  // .NET JsonWebKey extras.
+  k: z.string(mustBe('null')).nullish(),
+  use: z.string(mustBe('a string or null')).nullish(),
+  x5t: z.string(mustBe('a string or null')).nullish(),
+  nbf: dotNetDate,
+  exp: dotNetDate,
+}, mustBe('a JSON Web Key object', 'missing'));
+
+/**
+ * The connection file's fields, each checked on its own (all problems at once). The
+ * checks that need more than the file (the key's expiry, whether its parts form a key)
+ * and the warnings are parseConnectionFile's.
+ */
+export const connectionFileSchema = z.object({
+  TenantId: tenantIdSchema,
+  ServicePrincipalId: servicePrincipalIdSchema,
+  DisableEncryption: z.boolean(mustBe('true or false', 'missing')),
+  APIKey: z.string(mustBe('a string', 'missing')).superRefine(problem((key) => {
+    if (key.length > LIMITS.apiKeyLength) return `is too long (at most ${LIMITS.apiKeyLength} characters)`;
+    return CONTROL_CHARS.test(key) ? 'must not contain control characters (it is sent in a header)' : undefined;
+  })),
+  CertificateThumbprints: z.array(
+    z.string({ error: ({ input }) => `must be a non-empty string; found ${describeType(input)}` }).trim().superRefine(problem((print) => {
+      if (print === '') return 'must be a non-empty string; found a string';
+      return print.length > LIMITS.thumbprintLength ? `is too long (at most ${LIMITS.thumbprintLength} characters)` : undefined;
+    })),
+    mustBe('a list of strings', 'missing'),
+  ).max(LIMITS.thumbprints, `must hold at most ${LIMITS.thumbprints} thumbprints`),
+  ...addressLists,
+  ServicePrincipalKey: servicePrincipalKeySchema,
+}, mustBe('a JSON object with the connection fields')).superRefine((file, ctx) => {
+  // The key store is needed unless encryption is off; checked also when other fields are wrong.
+  const list = file.KeyStoreBaseAddresses as unknown;
+  if (file.DisableEncryption === true || (list !== undefined && !Array.isArray(list))) return;
+  if (list === undefined || list.length === 0) {
+    ctx.addIssue({ code: 'custom', message: list === undefined ? 'missing' : 'must hold at least one URL', path: ['KeyStoreBaseAddresses'] });
+  }
+}, { when: (payload) => isPlainObject(payload.value) });
+
+const KNOWN_TOP_LEVEL_KEYS = Object.keys(connectionFileSchema.shape);
 
 export function parseConnectionFile(
   text: string,
   source?: string,
   options: ParseConnectionFileOptions = {},
 ): ConnectionFileResult {
-  const errors: FieldIssue[] = [];
-  const warnings: FieldIssue[] = [];
   const now = options.now ?? new Date();
 
   const parsed = parseJsonText(text);
   if (!parsed.ok) {
     const { line, column, message } = parsed.problem;
-    errors.push({ field: '(file)', message: `not valid JSON at line ${line}, column ${column}: ${message}` });
-    return { ok: false, errors, warnings };
+    return { ok: false, errors: [{ field: '(file)', message: `not valid JSON at line ${line}, column ${column}: ${message}` }], warnings: [] };
   }
   const root = parsed.value;
-  if (!isPlainObject(root)) {
-    errors.push({ field: '(file)', message: `must be a JSON object with the connection fields; found ${describeType(root)}` });
-    return { ok: false, errors, warnings };
+  const result = connectionFileSchema.safeParse(root);
+  if (!isPlainObject(root)) return { ok: false, errors: result.error ? fieldIssues(result.error, '(file)') : [], warnings: [] };
+
+  const errors = result.success ? [] : fieldIssues(result.error, '(file)', KNOWN_TOP_LEVEL_KEYS).map((issue) => {
+    // A missing field that is there in another case: a typed file, not a downloaded one.
+    const nearMiss = issue.message === 'missing' && Object.keys(root).find((k) => k !== issue.field && k.toLowerCase() === issue.field.toLowerCase());
+    return nearMiss ? { ...issue, message: `missing (found '${nearMiss}': field names are case-sensitive)` } : issue;
+  });
+  const failed = (field: string): boolean => errors.some((e) => e.field === field || e.field.startsWith(`${field}.`) || e.field.startsWith(`${field}[`));
+  const warnings = connectionWarnings(root, failed, now);
+
+  const spk = root.ServicePrincipalKey;
+  const exp = isPlainObject(spk) && !failed('ServicePrincipalKey.exp') ? readDotNetDate(spk.exp) : undefined;
+  if (exp instanceof Date && exp.getTime() <= now.getTime()) {
+    errors.push({ field: 'ServicePrincipalKey.exp', message: `the key expired on ${exp.toISOString()}; download a new connection file` });
   }
+  const key = failed('ServicePrincipalKey') ? undefined : checkKeyPair(spk as RsaPrivateJwk, errors, warnings);
+  if (!result.success || !key) return { ok: false, errors, warnings };
 
-  const missing = (key: string): string => {
-    const nearMiss = Object.keys(root).find((k) => k !== key && k.toLowerCase() === key.toLowerCase());
-    return nearMiss ? `missing (found '${nearMiss}': field names are case-sensitive)` : 'missing';
-  };
-
-  for (const key of Object.keys(root)) {
-    if (!KNOWN_TOP_LEVEL_KEYS.has(key) && !KNOWN_TOP_LEVEL_KEYS.has(caseVariantOf(key))) {
-      warnings.push({ field: key, message: 'not a known connection-file field; ignored' });
-    }
-  }
-
-  // --- identity
-  const tenantId = requireNonEmptyString(root, 'TenantId', errors, missing);
-  const servicePrincipalId = requireNonEmptyString(root, 'ServicePrincipalId', errors, missing);
-  if (tenantId?.includes('@')) errors.push({ field: 'TenantId', message: "must not contain '@' (it is joined to the principal id with '@')" });
-  if (servicePrincipalId?.includes('@')) {
-    errors.push({ field: 'ServicePrincipalId', message: "must not contain '@' (it is joined to the tenant id with '@')" });
-  }
-
-  // --- flags and simple values
-  let disableEncryption: boolean | undefined;
-  if (!('DisableEncryption' in root)) errors.push({ field: 'DisableEncryption', message: missing('DisableEncryption') });
-  else if (typeof root.DisableEncryption !== 'boolean') {
-    errors.push({ field: 'DisableEncryption', message: `must be true or false; found ${describeType(root.DisableEncryption)}` });
-  } else disableEncryption = root.DisableEncryption;
-  if (disableEncryption === true) {
-    warnings.push({ field: 'DisableEncryption', message: 'is true: evidence will be uploaded without client-side encryption' });
-  }
-
-  let apiKey: string | undefined;
-  if (!('APIKey' in root)) errors.push({ field: 'APIKey', message: missing('APIKey') });
-  else if (typeof root.APIKey !== 'string') errors.push({ field: 'APIKey', message: `must be a string; found ${describeType(root.APIKey)}` });
-  else apiKey = root.APIKey;
-
-  const certificateThumbprints = validateThumbprints(root, errors, warnings, missing);
-
-  // --- base addresses
-  const baseAddresses = {} as BaseAddresses;
-  for (const key of BASE_ADDRESS_KEYS) {
-    const required = REQUIRED_ADDRESS_KEYS.includes(key) || (key === 'KeyStoreBaseAddresses' && disableEncryption !== true);
-    baseAddresses[key] = validateAddressList(root, key, required, errors, warnings, missing);
-  }
-
-  // --- the key
-  const key = validateServicePrincipalKey(root, tenantId, now, errors, warnings, missing);
-
-  if (errors.length > 0 || !key || tenantId === undefined || servicePrincipalId === undefined || apiKey === undefined
-      || disableEncryption === undefined || certificateThumbprints === undefined) {
-    return { ok: false, errors, warnings };
-  }
-
+  const file = result.data;
+  const baseAddresses = Object.fromEntries(BASE_ADDRESS_KEYS.map((k) => [k, file[k] ?? []])) as BaseAddresses;
+  const { TenantId: tenantId, ServicePrincipalId: servicePrincipalId, ServicePrincipalKey: { kid, n, e, d, p, q, dp, dq, qi } } = file;
   const sourceName = source ? path.basename(source) : undefined;
-  const integrationName = key.integrationName ?? (sourceName ? sourceName.replace(/\.json$/i, '') : undefined) ?? servicePrincipalId;
+  const integrationName = KID_SHAPE.exec(kid)?.[2] ?? (sourceName ? sourceName.replace(/\.json$/i, '') : undefined) ?? servicePrincipalId;
 
   const account: AccountInfo = {
     accountId: tenantId,
     servicePrincipalId,
     clientId: `${servicePrincipalId}@${tenantId}`,
     integrationName,
-    keyId: key.jwk.kid,
+    keyId: kid,
     publicKeyFingerprint: key.fingerprint,
     keyBits: key.bits,
     baseAddresses,
-    disableEncryption,
-    certificateThumbprints,
+    disableEncryption: file.DisableEncryption,
+    certificateThumbprints: file.CertificateThumbprints,
     ...(sourceName ? { source: sourceName } : {}),
     importedAt: now.toISOString(),
   };
   const connection: ConnectionFile = {
-    ...(Object.fromEntries(BASE_ADDRESS_KEYS.map((k) => [k, baseAddresses[k]])) as BaseAddresses),
-    APIKey: apiKey,
-    CertificateThumbprints: certificateThumbprints,
-    DisableEncryption: disableEncryption,
+    ...baseAddresses,
+    APIKey: file.APIKey,
+    CertificateThumbprints: file.CertificateThumbprints,
+    DisableEncryption: file.DisableEncryption,
     ServicePrincipalId: servicePrincipalId,
-    ServicePrincipalKey: root.ServicePrincipalKey as ServicePrincipalKey,
+    ServicePrincipalKey: spk as ServicePrincipalKey,
     TenantId: tenantId,
   };
-  return { ok: true, connection, account, secret: { privateKeyJwk: key.jwk, apiKey }, errors: [], warnings };
+  const privateKeyJwk: RsaPrivateJwk = { kty: 'RSA', kid, n, e, d, p, q, dp, dq, qi };
+  return { ok: true, connection, account, secret: { privateKeyJwk, apiKey: file.APIKey }, errors: [], warnings };
 }
 
 /** Loads the stored private JWK as a KeyObject for signing (RS256). */
@@ -197,100 +277,57 @@ export function privateKeyFromJwk(jwk: RsaPrivateJwk): KeyObject {
 
 // ---------------------------------------------------------------------------------------
 
-function caseVariantOf(key: string): string {
-  for (const known of KNOWN_TOP_LEVEL_KEYS) if (known.toLowerCase() === key.toLowerCase()) return known;
-  return key;
-}
+/** What is unusual but usable, said also when other fields are wrong (nothing about those). */
+function connectionWarnings(root: Record<string, unknown>, failed: (field: string) => boolean, now: Date): FieldIssue[] {
+  const warnings: FieldIssue[] = [];
+  const known = (key: string): boolean => KNOWN_TOP_LEVEL_KEYS.some((k) => k.toLowerCase() === key.toLowerCase());
+  for (const key of Object.keys(root)) {
+    if (!known(key)) warnings.push({ field: key, message: 'not a known connection-file field; ignored' });
+  }
+  if (root.DisableEncryption === true) {
+    warnings.push({ field: 'DisableEncryption', message: 'is true: evidence will be uploaded without client-side encryption' });
+  }
+  if (Array.isArray(root.CertificateThumbprints)) {
+    root.CertificateThumbprints.forEach((print: unknown, i) => {
+      const field = `CertificateThumbprints[${i}]`;
+      if (typeof print === 'string' && !failed(field) && !THUMBPRINT.test(print.trim())) {
+        warnings.push({ field, message: 'is not a 40- or 64-digit hexadecimal thumbprint' });
+      }
+    });
+  }
+  for (const key of BASE_ADDRESS_KEYS) {
+    const required = REQUIRED_ADDRESS_KEYS.includes(key) || (key === 'KeyStoreBaseAddresses' && root.DisableEncryption !== true);
+    if (!required && !(key in root)) warnings.push({ field: key, message: 'missing; treated as an empty list' });
+  }
 
-function requireNonEmptyString(
-  root: Record<string, unknown>,
-  key: string,
-  errors: FieldIssue[],
-  missing: (key: string) => string,
-): string | undefined {
-  if (!(key in root)) {
-    errors.push({ field: key, message: missing(key) });
-    return undefined;
-  }
-  const value = root[key];
-  if (typeof value !== 'string') {
-    const hint = typeof value === 'number' ? ` (write it in quotes: "${value}")` : '';
-    errors.push({ field: key, message: `must be a string; found ${describeType(value)}${hint}` });
-    return undefined;
-  }
-  if (value.trim() === '') {
-    errors.push({ field: key, message: 'must not be empty' });
-    return undefined;
-  }
-  if (value !== value.trim()) {
-    errors.push({ field: key, message: 'must not start or end with spaces' });
-    return undefined;
-  }
-  return value;
-}
-
-function validateThumbprints(
-  root: Record<string, unknown>,
-  errors: FieldIssue[],
-  warnings: FieldIssue[],
-  missing: (key: string) => string,
-): string[] | undefined {
-  const key = 'CertificateThumbprints';
-  if (!(key in root)) {
-    errors.push({ field: key, message: missing(key) });
-    return undefined;
-  }
-  const value = root[key];
-  if (!Array.isArray(value)) {
-    errors.push({ field: key, message: `must be a list of strings; found ${describeType(value)}` });
-    return undefined;
-  }
-  const result: string[] = [];
-  let valid = true;
-  value.forEach((item, i) => {
-    if (typeof item !== 'string' || item.trim() === '') {
-      errors.push({ field: `${key}[${i}]`, message: `must be a non-empty string; found ${describeType(item)}` });
-      valid = false;
-      return;
+  const key = root.ServicePrincipalKey;
+  if (!isPlainObject(key)) return warnings;
+  const base = 'ServicePrincipalKey';
+  // The documented shape of kid is only an example ("like urn:service:<tenant>:<name>:<id>"):
+  // the service, not us, is the authority on key ids.
+  if (typeof key.kid === 'string' && !failed(`${base}.kid`)) {
+    const m = KID_SHAPE.exec(key.kid);
+    const tenantId = typeof root.TenantId === 'string' && !failed('TenantId') ? root.TenantId : undefined;
+    if (!m) {
+      warnings.push({ field: `${base}.kid`, message: `does not have the usual shape urn:service:<tenant>:<name>:<id> ("${key.kid}")` });
+    } else if (tenantId !== undefined && m[1]?.toLowerCase() !== tenantId.toLowerCase()) {
+      warnings.push({ field: `${base}.kid`, message: `names tenant "${m[1]}" but TenantId is "${tenantId}"` });
     }
-    if (!/^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/.test(item.trim())) {
-      warnings.push({ field: `${key}[${i}]`, message: 'is not a 40- or 64-digit hexadecimal thumbprint' });
-    }
-    result.push(item.trim());
-  });
-  return valid ? result : undefined;
-}
-
-function validateAddressList(
-  root: Record<string, unknown>,
-  key: BaseAddressKey,
-  required: boolean,
-  errors: FieldIssue[],
-  warnings: FieldIssue[],
-  missing: (key: string) => string,
-): string[] {
-  if (!(key in root)) {
-    if (required) errors.push({ field: key, message: missing(key) });
-    else warnings.push({ field: key, message: 'missing; treated as an empty list' });
-    return [];
   }
-  const value = root[key];
-  if (!Array.isArray(value)) {
-    errors.push({ field: key, message: `must be a list of URLs; found ${describeType(value)}` });
-    return [];
+  if (typeof key.k === 'string' && key.k !== '') {
+    warnings.push({ field: `${base}.k`, message: 'is set (a symmetric key value) on an RSA key; ignored' });
   }
-  if (value.length === 0 && required) {
-    errors.push({ field: key, message: 'must hold at least one URL' });
-    return [];
+  if (typeof key.use === 'string' && key.use !== '' && key.use !== 'sig') {
+    warnings.push({ field: `${base}.use`, message: `is "${key.use.slice(0, 10)}"; the key is used to sign ("sig")` });
   }
-  const result: string[] = [];
-  value.forEach((item, i) => {
-    const field = `${key}[${i}]`;
-    const checked = checkBaseAddress(item);
-    if (typeof checked === 'string') result.push(checked);
-    else errors.push({ field, message: checked.message });
-  });
-  return result;
+  if ('alg' in key && key.alg !== null && key.alg !== undefined && key.alg !== 'RS256') {
+    warnings.push({ field: `${base}.alg`, message: 'is not RS256; the assertion is signed with RS256' });
+  }
+  const nbf = failed(`${base}.nbf`) ? undefined : readDotNetDate(key.nbf);
+  if (nbf instanceof Date && nbf.getTime() > now.getTime()) {
+    warnings.push({ field: `${base}.nbf`, message: `the key is not valid before ${nbf.toISOString()}` });
+  }
+  return warnings;
 }
 
 /** A base address is https, or http on loopback only (the local service). */
@@ -298,6 +335,7 @@ export function checkBaseAddress(value: unknown): string | { message: string } {
   if (typeof value !== 'string' || value.trim() === '') {
     return { message: `must be a URL string; found ${describeType(value)}` };
   }
+  if (value.length > LIMITS.urlLength) return { message: `is too long (at most ${LIMITS.urlLength} characters)` };
   let url: URL;
   try {
     url = new URL(value.trim());
@@ -326,113 +364,12 @@ export function isLoopbackHost(hostname: string): boolean {
   return !!m && m.slice(1).every((octet) => Number(octet) <= 255);
 }
 
-interface ValidKey {
-  jwk: RsaPrivateJwk;
-  fingerprint: string;
-  bits: number;
-  integrationName?: string;
-}
-
-function validateServicePrincipalKey(
-  root: Record<string, unknown>,
-  tenantId: string | undefined,
-  now: Date,
-  errors: FieldIssue[],
-  warnings: FieldIssue[],
-  missing: (key: string) => string,
-): ValidKey | undefined {
+/**
+ * Proves that the key's parts (each already well-formed) make one RSA key pair; answers
+ * its fingerprint and size, or adds the error and answers undefined.
+ */
+function checkKeyPair(jwk: RsaPrivateJwk, errors: FieldIssue[], warnings: FieldIssue[]): { fingerprint: string; bits: number } | undefined {
   const base = 'ServicePrincipalKey';
-  if (!(base in root)) {
-    errors.push({ field: base, message: missing(base) });
-    return undefined;
-  }
-  const key = root[base];
-  if (!isPlainObject(key)) {
-    errors.push({ field: base, message: `must be a JSON Web Key object; found ${describeType(key)}` });
-    return undefined;
-  }
-  const before = errors.length;
-
-  if (!('kty' in key)) errors.push({ field: `${base}.kty`, message: 'missing — must be "RSA"' });
-  else if (key.kty !== 'RSA') {
-    const shown = typeof key.kty === 'string' && key.kty.length <= 10 ? `"${key.kty}"` : describeType(key.kty);
-    errors.push({ field: `${base}.kty`, message: `must be "RSA"; found ${shown}` });
-  }
-
-  for (const part of RSA_PRIVATE_PARTS) {
-    const field = `${base}.${part}`;
-    const value = key[part];
-    if (value === undefined || value === null || value === '') {
-      const why = PUBLIC_PARTS.has(part) ? 'the public key is incomplete' : 'the key must include its private parts';
-      errors.push({ field, message: `missing — ${why}` });
-    } else if (typeof value !== 'string') {
-      errors.push({ field, message: `must be a base64url string; found ${describeType(value)}` });
-    } else if (!BASE64URL.test(value)) {
-      errors.push({ field, message: 'must be base64url (letters, digits, - and _; no padding)' });
-    }
-  }
-
-  // kid: required (the token service finds the public key by it). Its documented shape is
-  // only an example ("like urn:service:<tenant>:<name>:<id>"), so another shape is a
-  // warning: the service, not us, is the authority on key ids.
-  let integrationName: string | undefined;
-  const kid = key.kid;
-  if (kid === undefined || kid === null) errors.push({ field: `${base}.kid`, message: 'missing — the key id is needed to sign in' });
-  else if (typeof kid !== 'string' || kid.trim() === '') {
-    errors.push({ field: `${base}.kid`, message: `must be a non-empty string; found ${describeType(kid)}` });
-  } else {
-    const m = KID_SHAPE.exec(kid);
-    if (!m) {
-      warnings.push({ field: `${base}.kid`, message: `does not have the usual shape urn:service:<tenant>:<name>:<id> ("${kid}")` });
-    } else {
-      integrationName = m[2];
-      if (tenantId !== undefined && m[1]?.toLowerCase() !== tenantId.toLowerCase()) {
-        warnings.push({ field: `${base}.kid`, message: `names tenant "${m[1]}" but TenantId is "${tenantId}"` });
-      }
-    }
-  }
-
-  // .NET JsonWebKey extras.
-  if ('k' in key && key.k !== null) {
-    if (typeof key.k !== 'string') errors.push({ field: `${base}.k`, message: `must be null; found ${describeType(key.k)}` });
-    else if (key.k !== '') warnings.push({ field: `${base}.k`, message: 'is set (a symmetric key value) on an RSA key; ignored' });
-  }
-  if ('use' in key && key.use !== null) {
-    if (typeof key.use !== 'string') errors.push({ field: `${base}.use`, message: `must be a string or null; found ${describeType(key.use)}` });
-    else if (key.use !== '' && key.use !== 'sig') {
-      warnings.push({ field: `${base}.use`, message: `is "${key.use.slice(0, 10)}"; the key is used to sign ("sig")` });
-    }
-  }
-  if ('x5t' in key && key.x5t !== null && typeof key.x5t !== 'string') {
-    errors.push({ field: `${base}.x5t`, message: `must be a string or null; found ${describeType(key.x5t)}` });
-  }
-  if ('alg' in key && key.alg !== null && key.alg !== undefined && key.alg !== 'RS256') {
-    warnings.push({ field: `${base}.alg`, message: 'is not RS256; the assertion is signed with RS256' });
-  }
-  const nbf = checkDotNetDate(key, 'nbf', base, errors);
-  const exp = checkDotNetDate(key, 'exp', base, errors);
-  if (exp !== undefined && exp.getTime() <= now.getTime()) {
-    errors.push({ field: `${base}.exp`, message: `the key expired on ${exp.toISOString()}; download a new connection file` });
-  }
-  if (nbf !== undefined && nbf.getTime() > now.getTime()) {
-    warnings.push({ field: `${base}.nbf`, message: `the key is not valid before ${nbf.toISOString()}` });
-  }
-
-  if (errors.length > before) return undefined;
-
-  const parts = key as Record<(typeof RSA_PRIVATE_PARTS)[number], string>;
-  const jwk: RsaPrivateJwk = {
-    kty: 'RSA',
-    kid: kid as string,
-    n: parts.n,
-    e: parts.e,
-    d: parts.d,
-    p: parts.p,
-    q: parts.q,
-    dp: parts.dp,
-    dq: parts.dq,
-    qi: parts.qi,
-  };
   let privateKey: KeyObject;
   try {
     privateKey = createPrivateKey({ key: rsaJwkOnly(jwk), format: 'jwk' });
@@ -466,8 +403,7 @@ function validateServicePrincipalKey(
   const bits = privateKey.asymmetricKeyDetails?.modulusLength ?? 0;
   if (bits < 2048) warnings.push({ field: `${base}.n`, message: `the key has ${bits} bits; 2048 or more is expected` });
   const spki = publicKey.export({ type: 'spki', format: 'der' });
-  const fingerprint = `SHA256:${createHash('sha256').update(spki).digest('base64')}`;
-  return { jwk, fingerprint, bits, ...(integrationName ? { integrationName } : {}) };
+  return { fingerprint: `SHA256:${createHash('sha256').update(spki).digest('base64')}`, bits };
 }
 
 function b64urlToBigInt(value: string): bigint {
@@ -491,30 +427,16 @@ function rsaJwkOnly(key: RsaPrivateJwk): JsonWebKey {
   return out as JsonWebKey;
 }
 
-/** Returns the date, or undefined when absent, null or .NET's DateTime.MinValue (= not set). */
-function checkDotNetDate(key: Record<string, unknown>, name: 'nbf' | 'exp', base: string, errors: FieldIssue[]): Date | undefined {
-  const value = key[name];
+/** A .NET DateTime (or a JWT NumericDate); undefined when absent, null, 0 or DateTime.MinValue (= not set). */
+function readDotNetDate(value: unknown): Date | undefined | { message: string } {
   if (value === undefined || value === null) return undefined;
-  const field = `${base}.${name}`;
-  if (typeof value === 'number') {
-    // A JWT-style NumericDate (seconds) is also accepted; 0 means not set.
-    return value > 0 ? new Date(value * 1000) : undefined;
-  }
-  if (typeof value !== 'string') {
-    errors.push({ field, message: `must be a date like "0001-01-01T00:00:00" or null; found ${describeType(value)}` });
-    return undefined;
-  }
+  // A JWT-style NumericDate (seconds) is also accepted; 0 means not set.
+  if (typeof value === 'number') return value > 0 ? new Date(value * 1000) : undefined;
+  if (typeof value !== 'string') return { message: `must be a date like "0001-01-01T00:00:00" or null; found ${describeType(value)}` };
   const m = DOTNET_DATE.exec(value);
-  if (!m) {
-    errors.push({ field, message: `must be a date like "0001-01-01T00:00:00"; found "${value.slice(0, 40)}"` });
-    return undefined;
-  }
+  if (!m) return { message: `must be a date like "0001-01-01T00:00:00"; found "${value.slice(0, 40)}"` };
   if (m[1] === '0001') return undefined;
   const zone = m[8] ?? 'Z'; // unspecified kind: read as UTC
   const date = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${(m[7] ?? '').slice(0, 4)}${zone}`);
-  if (Number.isNaN(date.getTime())) {
-    errors.push({ field, message: `is not a real calendar date ("${value.slice(0, 40)}")` });
-    return undefined;
-  }
-  return date;
+  return Number.isNaN(date.getTime()) ? { message: `is not a real calendar date ("${value.slice(0, 40)}")` } : date;
 }

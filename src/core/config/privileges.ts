@@ -1,6 +1,6 @@
 // One check for every entry point (tree, webview, command, CLI): may this site
 // user do this? The privileges are those the role creates in Security Center
-// on its first activation (plugin guide), and later versions' additions.
+// on its first activation (plugin guide, docs/clearance-api.md §1.3), and later versions' additions.
 import type Keyv from 'keyv';
 import type { Site, SitePrivilege, SiteUser } from '../site/model';
 import { SITE_PRIVILEGE_LABELS } from '../site/model';

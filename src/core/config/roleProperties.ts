@@ -1,12 +1,14 @@
-// The plugin role's properties (CLEARANCE-API.md §1) and their validation. The proxy
+// The plugin role's properties (docs/clearance-api.md §1.1) and their validation. The proxy
 // password is not a property: it is a secret and lives in a SecretStore.
 
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { z } from 'zod';
 import type { RoleProxy } from '../net/proxy';
-import { describeType, isPlainObject, type FieldIssue } from './fieldErrors';
+import { isPlainObject, type FieldIssue } from './fieldErrors';
+import { fieldIssues, mustBe, problem, shown } from './schema';
 import type { SecretStore } from './secretStore';
 
 export interface ProxySettings {
@@ -53,10 +55,79 @@ export interface ValidateRolePropertiesOptions {
   defaultArchiveFolder?: string;
 }
 
-const KNOWN_KEYS = new Set(['pollingIntervalSeconds', 'archiveDestinationFolder', 'proxy', 'throttlingEnabled', 'maximumBandwidthMbps']);
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
-const KNOWN_PROXY_KEYS = new Set(['enabled', 'host', 'port', 'username']);
+
+const bool = z.boolean(mustBe('true or false'));
+
+/** A number in `limits`; `whole`: a whole number. One message per field, the first that applies. */
+function numberIn({ min, max }: { min: number; max: number }, unit: string, wrongType: (value: unknown) => string, whole: boolean) {
+  return z.number({ error: (issue) => wrongType(issue.input) }).superRefine(problem((value) => {
+    if (whole && !Number.isInteger(value)) return wrongType(value);
+    return value < min || value > max ? `must be between ${min} and ${max}${unit && ` ${unit}`}; found ${value}` : undefined;
+  }));
+}
+
+const wholeNumber = (limits: { min: number; max: number }, unit = '') =>
+  numberIn(limits, unit, (value) => `must be a whole number${unit && ` of ${unit}`}; found ${shown(value)}`, true);
+
+/** Why `folder` cannot be the archive folder; undefined when it can (or is empty: the default). */
+function archiveFolderProblem(folder: string): string | undefined {
+  if (folder === '') return undefined;
+  if (folder.includes('\0')) return 'must not contain a NUL character';
+  if (!path.isAbsolute(folder.trim())) return `must be an absolute path; found "${folder}"`;
+  return undefined;
+}
+
+/** Why `username` cannot be the proxy user name; undefined when it can. */
+function proxyUsernameProblem(username: string): string | undefined {
+  if (CONTROL_CHARS.test(username)) return 'must not contain control characters';
+  if (username.includes(':')) return "must not contain ':' (basic authentication cannot carry it)";
+  if (username.length > 256) return 'is too long (at most 256 characters)';
+  return undefined;
+}
+
+/** The proxy settings; a missing field takes its default. */
+export const proxySettingsSchema = z
+  .object({
+    // Never let a password travel with the properties: they end up in plain settings.
+    password: z.never({ error: 'must not be part of the role properties; it is stored as a secret' }).optional(),
+    enabled: bool.default(DEFAULT_ROLE_PROPERTIES.proxy.enabled),
+    port: wholeNumber(ROLE_PROPERTY_LIMITS.proxyPort).default(DEFAULT_ROLE_PROPERTIES.proxy.port),
+    host: z.string(mustBe('a string')).trim().superRefine(problem((host) => (host === '' ? undefined : proxyHostProblem(host))))
+      .default(DEFAULT_ROLE_PROPERTIES.proxy.host),
+    username: z.string(mustBe('a string')).superRefine(problem(proxyUsernameProblem)).default(DEFAULT_ROLE_PROPERTIES.proxy.username),
+  }, mustBe('an object'))
+  .superRefine(({ enabled, host }, ctx) => {
+    // Also when other fields are wrong (the values are then as given, and are checked as such).
+    if (enabled === true && (typeof host !== 'string' || host === '')) {
+      ctx.addIssue({ code: 'custom', message: 'required when the proxy is on', path: ['host'] });
+    }
+  }, { when: (payload) => isPlainObject(payload.value) });
+
+/**
+ * The role properties, every field checked (all problems at once, in field order); a
+ * missing field takes its default, except the archive folder. validateRoleProperties()
+ * adds the warnings and the default archive folder.
+ */
+export const rolePropertiesSchema = z.object({
+  pollingIntervalSeconds: wholeNumber(ROLE_PROPERTY_LIMITS.pollingIntervalSeconds, 'seconds').default(DEFAULT_ROLE_PROPERTIES.pollingIntervalSeconds),
+  throttlingEnabled: bool.default(DEFAULT_ROLE_PROPERTIES.throttlingEnabled),
+  maximumBandwidthMbps: numberIn(ROLE_PROPERTY_LIMITS.maximumBandwidthMbps, 'Mbps',
+    (value) => `must be a number of megabits per second; found ${shown(value)}`, false).default(DEFAULT_ROLE_PROPERTIES.maximumBandwidthMbps),
+  archiveDestinationFolder: z.string(mustBe('a folder path')).superRefine(problem(archiveFolderProblem)).optional()
+    .transform((folder, ctx) => {
+      if (folder) return path.resolve(folder.trim());
+      ctx.addIssue({ code: 'custom', message: 'required: an absolute folder path', input: folder });
+      return z.NEVER;
+    }),
+  proxy: proxySettingsSchema.default(() => ({ ...DEFAULT_ROLE_PROPERTIES.proxy })),
+}, mustBe('an object'));
+
+const KNOWN_KEYS = new Set(Object.keys(rolePropertiesSchema.shape));
+const PROXY_KEYS = new Set(Object.keys(proxySettingsSchema.shape));
+/** The order of the messages: the fields' order, `proxy.host` with its own "required when the proxy is on". */
+const FIELD_ORDER = [...KNOWN_KEYS].flatMap((key) => (key === 'proxy' ? [key, ...[...PROXY_KEYS].map((k) => `proxy.${k}`)] : [key]));
 
 /**
  * Checks every field and reports all problems at once (not just the first). Missing
@@ -64,108 +135,42 @@ const KNOWN_PROXY_KEYS = new Set(['enabled', 'host', 'port', 'username']);
  * error. Disk checks of the archive folder are separate: see prepareArchiveFolder().
  */
 export function validateRoleProperties(input: unknown, options: ValidateRolePropertiesOptions = {}): RolePropertiesResult {
-  const errors: FieldIssue[] = [];
+  const fallback = options.defaultArchiveFolder;
+  const noFolder = isPlainObject(input) && (input.archiveDestinationFolder === undefined || input.archiveDestinationFolder === '');
+  const result = rolePropertiesSchema.safeParse(noFolder && fallback ? { ...input, archiveDestinationFolder: path.resolve(fallback) } : input);
+  const errors = result.success ? [] : fieldIssues(result.error, '(properties)', FIELD_ORDER);
+  const warnings = isPlainObject(input) ? propertyWarnings(input, errors) : [];
+  if (!result.success) return { ok: false, errors, warnings };
+  // Built field by field: the order RoleProperties has always been stored in, and no `password`.
+  const { pollingIntervalSeconds, archiveDestinationFolder, proxy: { enabled, host, port, username }, throttlingEnabled, maximumBandwidthMbps } = result.data;
+  const value = { pollingIntervalSeconds, archiveDestinationFolder, proxy: { enabled, host, port, username }, throttlingEnabled, maximumBandwidthMbps };
+  return { ok: true, value, errors: [], warnings };
+}
+
+/** The warnings of the properties, also when some fields are wrong (they then say nothing of those). */
+function propertyWarnings(input: Record<string, unknown>, errors: readonly FieldIssue[]): FieldIssue[] {
   const warnings: FieldIssue[] = [];
-  if (!isPlainObject(input)) {
-    return { ok: false, errors: [{ field: '(properties)', message: `must be an object; found ${describeType(input)}` }], warnings };
-  }
   for (const key of Object.keys(input)) {
     if (!KNOWN_KEYS.has(key)) warnings.push({ field: key, message: 'not a role property; ignored' });
   }
-
-  const pollingIntervalSeconds = wholeNumber(input, 'pollingIntervalSeconds', DEFAULT_ROLE_PROPERTIES.pollingIntervalSeconds,
-    ROLE_PROPERTY_LIMITS.pollingIntervalSeconds, 'seconds', errors);
-  const throttlingEnabled = bool(input, 'throttlingEnabled', DEFAULT_ROLE_PROPERTIES.throttlingEnabled, errors);
-
-  let maximumBandwidthMbps = DEFAULT_ROLE_PROPERTIES.maximumBandwidthMbps;
-  const bw = input.maximumBandwidthMbps;
-  if (bw !== undefined) {
-    const { min, max } = ROLE_PROPERTY_LIMITS.maximumBandwidthMbps;
-    if (typeof bw !== 'number' || !Number.isFinite(bw)) {
-      errors.push({ field: 'maximumBandwidthMbps', message: `must be a number of megabits per second; found ${typeof bw === 'number' ? bw : describeType(bw)}` });
-    } else if (bw < min || bw > max) {
-      errors.push({ field: 'maximumBandwidthMbps', message: `must be between ${min} and ${max} Mbps; found ${bw}` });
-    } else maximumBandwidthMbps = bw;
+  const proxy = input.proxy;
+  if (!isPlainObject(proxy)) return warnings;
+  for (const key of Object.keys(proxy)) {
+    if (!PROXY_KEYS.has(key)) warnings.push({ field: `proxy.${key}`, message: 'not a proxy setting; ignored' });
   }
-
-  let archiveDestinationFolder = '';
-  const folder = input.archiveDestinationFolder;
-  if (folder === undefined || folder === '') {
-    if (options.defaultArchiveFolder) archiveDestinationFolder = path.resolve(options.defaultArchiveFolder);
-    else errors.push({ field: 'archiveDestinationFolder', message: 'required: an absolute folder path' });
-  } else if (typeof folder !== 'string') {
-    errors.push({ field: 'archiveDestinationFolder', message: `must be a folder path; found ${describeType(folder)}` });
-  } else if (folder.includes('\0')) {
-    errors.push({ field: 'archiveDestinationFolder', message: 'must not contain a NUL character' });
-  } else if (!path.isAbsolute(folder.trim())) {
-    errors.push({ field: 'archiveDestinationFolder', message: `must be an absolute path; found "${folder}"` });
-  } else archiveDestinationFolder = path.resolve(folder.trim());
-
-  const proxy = validateProxy(input.proxy, errors, warnings);
-
+  if (errors.some((issue) => issue.field === 'proxy' || issue.field.startsWith('proxy.'))) return warnings;
+  if (proxy.enabled !== true && typeof proxy.host === 'string' && proxy.host.trim() !== '') {
+    warnings.push({ field: 'proxy.enabled', message: 'a proxy host is set but the proxy is off' });
+  }
   // The vendor role turns the bandwidth cap off while a proxy is used; we keep the cap
   // on (a shared token bucket works the same through a proxy) and say so.
-  if (proxy?.enabled && throttlingEnabled) {
+  if (proxy.enabled === true && input.throttlingEnabled !== false) {
     warnings.push({
       field: 'maximumBandwidthMbps',
       message: 'unlike the vendor role, the bandwidth cap still applies while the proxy is used',
     });
   }
-
-  if (errors.length > 0 || !proxy) return { ok: false, errors, warnings };
-  return {
-    ok: true,
-    value: { pollingIntervalSeconds, archiveDestinationFolder, proxy, throttlingEnabled, maximumBandwidthMbps },
-    errors: [],
-    warnings,
-  };
-}
-
-function validateProxy(input: unknown, errors: FieldIssue[], warnings: FieldIssue[]): ProxySettings | undefined {
-  const defaults = DEFAULT_ROLE_PROPERTIES.proxy;
-  if (input === undefined) return { ...defaults };
-  if (!isPlainObject(input)) {
-    errors.push({ field: 'proxy', message: `must be an object; found ${describeType(input)}` });
-    return undefined;
-  }
-  const before = errors.length;
-  if ('password' in input) {
-    // Never let a password travel with the properties: they end up in plain settings.
-    errors.push({ field: 'proxy.password', message: 'must not be part of the role properties; it is stored as a secret' });
-  }
-  for (const key of Object.keys(input)) {
-    if (!KNOWN_PROXY_KEYS.has(key) && key !== 'password') warnings.push({ field: `proxy.${key}`, message: 'not a proxy setting; ignored' });
-  }
-  const enabled = bool(input, 'enabled', defaults.enabled, errors, 'proxy.enabled');
-  const port = wholeNumber(input, 'port', defaults.port, ROLE_PROPERTY_LIMITS.proxyPort, '', errors, 'proxy.port');
-
-  let host = defaults.host;
-  if (input.host !== undefined) {
-    if (typeof input.host !== 'string') errors.push({ field: 'proxy.host', message: `must be a string; found ${describeType(input.host)}` });
-    else {
-      host = input.host.trim();
-      const problem = host === '' ? undefined : proxyHostProblem(host);
-      if (problem) errors.push({ field: 'proxy.host', message: problem });
-    }
-  }
-  if (enabled && host === '') errors.push({ field: 'proxy.host', message: 'required when the proxy is on' });
-
-  let username = defaults.username;
-  if (input.username !== undefined) {
-    if (typeof input.username !== 'string') {
-      errors.push({ field: 'proxy.username', message: `must be a string; found ${describeType(input.username)}` });
-    } else if (CONTROL_CHARS.test(input.username)) {
-      errors.push({ field: 'proxy.username', message: 'must not contain control characters' });
-    } else if (input.username.includes(':')) {
-      errors.push({ field: 'proxy.username', message: "must not contain ':' (basic authentication cannot carry it)" });
-    } else if (input.username.length > 256) {
-      errors.push({ field: 'proxy.username', message: 'is too long (at most 256 characters)' });
-    } else username = input.username;
-  }
-  if (!enabled && host !== '' && errors.length === before) {
-    warnings.push({ field: 'proxy.enabled', message: 'a proxy host is set but the proxy is off' });
-  }
-  return errors.length > before ? undefined : { enabled, host, port, username };
+  return warnings;
 }
 
 /** Why `password` cannot be the proxy password; undefined when it can. */
@@ -215,39 +220,6 @@ export function proxyHostProblem(host: string): string | undefined {
     return 'must be an IPv4 address or a host name (letters, digits, hyphens and dots; no spaces)';
   }
   return undefined;
-}
-
-function wholeNumber(
-  input: Record<string, unknown>,
-  key: string,
-  fallback: number,
-  limits: { min: number; max: number },
-  unit: string,
-  errors: FieldIssue[],
-  field = key,
-): number {
-  const value = input[key];
-  if (value === undefined) return fallback;
-  const suffix = unit ? ` ${unit}` : '';
-  if (typeof value !== 'number' || !Number.isInteger(value)) {
-    errors.push({ field, message: `must be a whole number${suffix ? ` of${suffix}` : ''}; found ${typeof value === 'number' ? value : describeType(value)}` });
-    return fallback;
-  }
-  if (value < limits.min || value > limits.max) {
-    errors.push({ field, message: `must be between ${limits.min} and ${limits.max}${suffix}; found ${value}` });
-    return fallback;
-  }
-  return value;
-}
-
-function bool(input: Record<string, unknown>, key: string, fallback: boolean, errors: FieldIssue[], field = key): boolean {
-  const value = input[key];
-  if (value === undefined) return fallback;
-  if (typeof value !== 'boolean') {
-    errors.push({ field, message: `must be true or false; found ${describeType(value)}` });
-    return fallback;
-  }
-  return value;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-// Operator export (plugin guide: "Send evidence / snapshot to Clearance"):
+// Operator export (plugin guide, docs/clearance-api.md §1.6: "Send evidence / snapshot to Clearance"):
 // recordings of one or more cameras over one synchronised time range, or a
 // snapshot of each at one instant, staged in the archive destination folder and
 // handed to the upload queue as one evidence item, into a new case, an existing

@@ -1,5 +1,5 @@
 // Upload bandwidth cap: one token bucket shared by every concurrent upload.
-// PITFALLS.md: an average-since-start limiter bursts to catch up after a stall and a
+// docs/platform-notes.md §8: an average-since-start limiter bursts to catch up after a stall and a
 // bucket holding a second of rate bursts 2x at start. So the bucket starts EMPTY and holds
 // at most ~100 ms of rate: after a pause or idle time the burst is at most 100 ms worth.
 

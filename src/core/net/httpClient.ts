@@ -22,7 +22,7 @@ export interface HttpRequest {
    * is tried once; pass a factory to allow retries.
    */
   body?: BodyInput | (() => BodyInput | Promise<BodyInput>);
-  /** Sent as Content-Length. Set it for stream bodies: otherwise they go chunked. */
+  /** Sent as Content-Length. Set it for stream bodies: otherwise they go chunked (docs/platform-notes.md §4). */
   contentLength?: number;
   /** Limit for this call, headers and (for request()) the whole body; default from the client. */
   timeoutMs?: number;

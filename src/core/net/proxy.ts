@@ -2,7 +2,7 @@
 // it is on, else whatever the environment says (HTTPS_PROXY, NO_PROXY, ...).
 //
 // Only explicit http:// proxies are built here: proxy-agent's PAC path reads
-// import.meta.url for a .wasm file and breaks in the CommonJS bundle (PITFALLS.md).
+// import.meta.url for a .wasm file and breaks in the CommonJS bundle (docs/platform-notes.md §3).
 
 import { X509Certificate } from 'node:crypto';
 import * as net from 'node:net';

@@ -1,6 +1,6 @@
 // Which cameras the role publishes to the Clearance registry. Operators pick
 // cameras, areas or federations; an area or federation once selected can only be
-// removed whole, never one camera inside it (the vendor's rule).
+// removed whole, never one camera inside it (the vendor's rule: docs/clearance-api.md §1.4).
 import type { Camera, SiteModel } from '../site/model';
 
 export type SelectionKind = 'camera' | 'area' | 'federation';

@@ -1,4 +1,4 @@
-// Request notifications (plugin guide): the site users told when a new video
+// Request notifications (plugin guide, docs/clearance-api.md §1.5): the site users told when a new video
 // request arrives. Only users who may see requests can be chosen, and one who
 // loses that privilege later is no longer notified.
 import type Keyv from 'keyv';

@@ -4,17 +4,18 @@
 // selection is refused at once. Approve = export each camera's range, upload
 // each camera's parts as one evidence item through the upload queue, then
 // complete the job with every camera's outcome. Every step goes to the
-// activity trail, every change of status through the state machine.
+// activity trail (worded by the recorder), every change of status through the
+// state machine.
 import { promises as fs } from 'node:fs';
 import type Keyv from 'keyv';
 import type { AgentJob, MediaRequestJobPayload, MediaRequestJobResult, VideoRequestStatus } from '../clearance/api';
 import type { AgentClient } from '../clearance/agentClient';
 import { isConflict } from '../clearance/agentClient';
-import type { ActivityTrail } from '../audit/activityTrail';
+import type { ActivityFile } from '../audit/activityTrail';
 import { ValidationError } from '../config/fieldErrors';
 import { Emitter, type Disposable } from '../events';
 import type { Clock } from '../net/clock';
-import type { Site } from '../site/model';
+import type { ExportResult, Site, SiteError } from '../site/model';
 import { isSiteError } from '../site/model';
 import { newPartFromExport, type NewUploadJob, type UploadEvent } from '../uploads/uploadQueue';
 import type { UploadJobSnapshot } from '../uploads/uploadJob';
@@ -38,11 +39,31 @@ export interface RequestUploads {
 
 export type RequestAgent = Pick<AgentClient, 'lock' | 'progress' | 'complete' | 'fail' | 'getRequest'>;
 
+/** Why a request's status changed: the recorder words it. */
+export type RequestStatusCause =
+  | { kind: 'approved'; user: string }
+  | { kind: 'denied'; user: string; reason: string }
+  | { kind: 'canceledAtService'; reason: string }
+  | { kind: 'refused'; reason: string }
+  | { kind: 'finished'; outcome: string }
+  | { kind: 'givenBack'; reason: string };
+
+/** The trail records of the desk; the role's activity recorder writes them. */
+export interface RequestRecorder {
+  requestReceived(request: VideoRequest): Promise<void>;
+  requestRefused(request: VideoRequest, outside: string[], reason: string): Promise<void>;
+  requestStatusChanged(before: VideoRequest, after: VideoRequest, cause: RequestStatusCause): Promise<void>;
+  requestExportFailed(request: VideoRequest, camera: VideoRequestCamera, error: SiteError): Promise<void>;
+  requestVideoUnavailable(request: VideoRequest, camera: VideoRequestCamera): Promise<void>;
+  requestExported(request: VideoRequest, camera: VideoRequestCamera, files: ActivityFile[], result: Pick<ExportResult, 'status' | 'gaps'>): Promise<void>;
+  requestUploadQueued(request: VideoRequest, camera: VideoRequestCamera, files: ActivityFile[], job: UploadJobSnapshot): Promise<void>;
+}
+
 export interface VideoRequestDeskOptions {
   agent: RequestAgent;
   site: Site;
   uploads: RequestUploads;
-  trail: ActivityTrail;
+  recorder: RequestRecorder;
   state: Keyv;
   clock: Clock;
   /** Ids among `cameraIds` that are not in the registry selection. */
@@ -157,15 +178,7 @@ export class VideoRequestDesk {
     };
     await this.serialize(request.requestId, async () => {
       await this.save(request, true);
-      await this.o.trail.append({
-        type: 'requestReceived',
-        summary: `Video request ${short(request.requestId)} received: ${request.cameras.map((c) => c.name).join(', ')}, ${request.fromUtc} – ${request.toUtc}`,
-        user: ROLE_ACTOR,
-        cameras: request.cameras.map((c) => c.id),
-        requestId: request.requestId,
-        ...(request.caseId ? { caseId: request.caseId } : {}),
-        details: { jobId: request.jobId, fromUtc: request.fromUtc, toUtc: request.toUtc, incidentTimeUtc: request.incidentTimeUtc },
-      });
+      await this.o.recorder.requestReceived(request);
       this.events.fire({ kind: 'received', request });
       if (outside.length > 0) await this.refuse(request.requestId, outside, signal);
     });
@@ -180,7 +193,7 @@ export class VideoRequestDesk {
         decidedBy: user,
         progress: { done: 0, total: request.cameras.length * 2 },
       });
-      await this.changeStatus(request, next, user, `approved by ${user}`);
+      await this.changeStatus(request, next, { kind: 'approved', user });
       this.startWork(id);
       return next;
     });
@@ -199,7 +212,7 @@ export class VideoRequestDesk {
         denyReason: text,
         pendingResult: { status: 'Denied', evidenceIds: [], cameras: [], comments: text },
       });
-      await this.changeStatus(request, next, user, `denied by ${user}: ${text}`);
+      await this.changeStatus(request, next, { kind: 'denied', user, reason: text });
       await this.report(id);
       return this.require(id);
     });
@@ -299,7 +312,7 @@ export class VideoRequestDesk {
         if (up && up.state !== 'completed' && up.state !== 'canceled') await this.o.uploads.cancel(up.id).catch(() => undefined);
       }
       const reason = remote.history.at(-1)?.reason ?? 'canceled by the requester';
-      await this.changeStatus(current, transition(current, 'Canceled', this.now(), { error: reason }), ROLE_ACTOR, `canceled at the service: ${reason}`);
+      await this.changeStatus(current, transition(current, 'Canceled', this.now(), { error: reason }), { kind: 'canceledAtService', reason });
       return;
     }
     const message = `the service gave the job to another agent (request is ${remote.status} there)`;
@@ -318,15 +331,8 @@ export class VideoRequestDesk {
       cameras: request.cameras.map((c) => (outside.includes(c.id) ? { ...c, message: 'not in the camera selection' } : c)),
       pendingResult: { status: 'Denied', evidenceIds: [], cameras: [], comments: reason },
     });
-    await this.o.trail.append({
-      type: 'requestRefused',
-      summary: `Video request ${short(requestId)} refused: ${reason}`,
-      user: ROLE_ACTOR,
-      cameras: outside,
-      requestId,
-      ...(request.caseId ? { caseId: request.caseId } : {}),
-    });
-    await this.changeStatus(request, next, ROLE_ACTOR, reason);
+    await this.o.recorder.requestRefused(request, outside, reason);
+    await this.changeStatus(request, next, { kind: 'refused', reason });
     await this.report(requestId, signal);
   }
 
@@ -409,7 +415,7 @@ export class VideoRequestDesk {
         ...(r.caseId ? { caseId: r.caseId } : {}),
         comments: describeOutcome(r.cameras),
       };
-      await this.changeStatus(r, transition(r, status, this.now(), { pendingResult: result }), ROLE_ACTOR, describeOutcome(r.cameras));
+      await this.changeStatus(r, transition(r, status, this.now(), { pendingResult: result }), { kind: 'finished', outcome: describeOutcome(r.cameras) });
       await this.report(requestId, signal);
     });
   }
@@ -441,7 +447,7 @@ export class VideoRequestDesk {
         return camera;
       }),
     });
-    await this.changeStatus(r, back, ROLE_ACTOR, reason);
+    await this.changeStatus(r, back, { kind: 'givenBack', reason });
   }
 
   /** Exports one camera's range into its upload job's staging folder and queues the upload. */
@@ -468,44 +474,20 @@ export class VideoRequestDesk {
     } catch (error) {
       if (signal.aborted || !isSiteError(error)) throw error;
       await this.serialize(requestId, async () => {
-        await this.o.trail.append({
-          type: 'exportFailed',
-          summary: `Export of ${camera.name} for request ${short(requestId)} failed: ${error.message}`,
-          user: ROLE_ACTOR,
-          cameras: [camera.id],
-          requestId,
-          details: { code: error.code },
-        });
+        await this.o.recorder.requestExportFailed(request, camera, error);
         await this.updateCamera(requestId, index, { outcome: 'Failed', message: error.message }, 2);
       });
       return;
     }
     if (result.status === 'unavailable') {
       await this.serialize(requestId, async () => {
-        await this.o.trail.append({
-          type: 'exportFailed',
-          summary: `No recordings of ${camera.name} between ${request.fromUtc} and ${request.toUtc} (request ${short(requestId)}): video unavailable`,
-          user: ROLE_ACTOR,
-          cameras: [camera.id],
-          requestId,
-          details: { outcome: 'Unavailable' },
-        });
+        await this.o.recorder.requestVideoUnavailable(request, camera);
         await this.updateCamera(requestId, index, { outcome: 'Unavailable', message: 'no recordings in the requested range' }, 2);
       });
       return;
     }
     const files = result.parts.map((p) => ({ name: baseName(p.file), bytes: p.bytes, sha256: p.sha256 }));
-    const gapText = result.gaps.length ? `; ${result.gaps.length} gap(s) without recording` : '';
-    await this.o.trail.append({
-      type: 'exportCompleted',
-      summary: `Exported ${camera.name} ${request.fromUtc} – ${request.toUtc} for request ${short(requestId)}: ${files.length} file(s)${gapText}`,
-      user: request.decidedBy ?? ROLE_ACTOR,
-      cameras: [camera.id],
-      requestId,
-      ...(request.caseId ? { caseId: request.caseId } : {}),
-      files,
-      details: { status: result.status, gaps: result.gaps.length },
-    });
+    await this.o.recorder.requestExported(request, camera, files, result);
     signal.throwIfAborted();
     const job = await this.o.uploads.enqueue({
       id: uploadJobId,
@@ -523,15 +505,7 @@ export class VideoRequestDesk {
       parts: result.parts.map((p) => newPartFromExport(p, baseName(p.file))),
     });
     await this.serialize(requestId, async () => {
-      await this.o.trail.append({
-        type: 'uploadQueued',
-        summary: `Upload of ${camera.name} for request ${short(requestId)} queued: ${files.length} file(s), ${job.totalBytes} bytes`,
-        user: request.decidedBy ?? ROLE_ACTOR,
-        cameras: [camera.id],
-        requestId,
-        files,
-        details: { uploadJobId },
-      });
+      await this.o.recorder.requestUploadQueued(request, camera, files, job);
       await this.updateCamera(requestId, index, { uploadJobId, files, ...(result.gaps.length ? { message: `${result.gaps.length} gap(s) without recording` } : {}) }, 1);
     });
     void this.renewQuietly(requestId, signal);
@@ -597,18 +571,9 @@ export class VideoRequestDesk {
     await this.save({ ...r, cameras: r.cameras.map((c, k) => (k === index ? { ...c, ...changes } : c)), progress: bump(r, steps) });
   }
 
-  private async changeStatus(before: VideoRequest, after: VideoRequest, user: string, reason: string): Promise<void> {
+  private async changeStatus(before: VideoRequest, after: VideoRequest, cause: RequestStatusCause): Promise<void> {
     await this.save(after, false);
-    await this.o.trail.append({
-      type: 'requestStatusChanged',
-      summary: `Video request ${short(after.requestId)}: ${STATUS_LABELS[before.status]} → ${STATUS_LABELS[after.status]} (${reason})`,
-      user,
-      cameras: after.cameras.map((c) => c.id),
-      requestId: after.requestId,
-      ...(after.caseId ? { caseId: after.caseId } : {}),
-      ...(after.cameras.some((c) => c.evidenceId) ? { evidenceId: after.cameras.flatMap((c) => (c.evidenceId ? [c.evidenceId] : [])).join(' ') } : {}),
-      details: { from: before.status, to: after.status },
-    });
+    await this.o.recorder.requestStatusChanged(before, after, cause);
     this.events.fire({ kind: 'statusChanged', request: after, from: before.status, to: after.status });
   }
 

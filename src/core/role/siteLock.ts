@@ -1,4 +1,4 @@
-// Only one role instance per site (the vendor runs one role per system). The
+// Only one role instance per site (the vendor runs one role per system: docs/clearance-api.md §1.2). The
 // lock is a file holding the owner's pid and that process's start time; a lock
 // whose process is gone (a crash, kill -9) or whose pid now belongs to another
 // process (pid reuse) is stale and is taken over, so a dead runner never leaves

@@ -7,6 +7,8 @@ export { readMp4DurationMs } from './mp4';
 export { fileStamp, parseRecordingFileName, pathSegmentFor, recordingFileName } from './timeline';
 export {
   generateSampleSite,
+  readSamplePasswords,
+  SAMPLE_PASSWORDS_FILE,
   SAMPLE_CAMERA_IDS,
   SAMPLE_SITE_FILE,
   SAMPLE_USER_IDS,

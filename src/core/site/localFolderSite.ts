@@ -33,6 +33,7 @@ import {
   type SnapshotResult,
   type TimeRange,
 } from './model';
+import { isPasswordHash } from '../auth/passwords';
 import { readMp4DurationMs } from './mp4';
 import { checkSiteFile } from './siteFile';
 import {
@@ -60,6 +61,7 @@ export class LocalFolderSite implements Site {
   private loaded: Promise<SiteModel> | undefined;
   private readonly durations = new Map<string, { size: number; mtimeMs: number; ms: number | undefined }>();
   private readonly joinToleranceMs: number;
+  private writingUsers: Promise<void> = Promise.resolve();
 
   constructor(
     folder: string,
@@ -142,6 +144,36 @@ export class LocalFolderSite implements Site {
 
   async hasPrivilege(userId: string, privilege: SitePrivilege): Promise<boolean> {
     return (await this.getUser(userId))?.privileges.includes(privilege) ?? false;
+  }
+
+  // Password hashes are read from site.json each time (never cached in the model,
+  // which goes to UIs), so a hash set by another process counts at once.
+  async passwordHash(userId: string): Promise<string | undefined> {
+    const { users } = await this.readRawUsers();
+    const hash = users.find((u) => u.id === userId)?.passwordHash;
+    return isPasswordHash(hash) ? hash : undefined;
+  }
+
+  setPasswordHash(userId: string, hash: string | undefined): Promise<void> {
+    const next = this.writingUsers.then(async () => {
+      const { json, users } = await this.readRawUsers();
+      const user = users.find((u) => u.id === userId);
+      if (!user) throw new SiteError('SiteFileInvalid', `no site user ${JSON.stringify(userId)} in ${path.join(this.folder, SITE_FILE_NAME)}`, 'user');
+      if (hash === undefined) delete user.passwordHash;
+      else user.passwordHash = hash;
+      const file = path.join(this.folder, SITE_FILE_NAME);
+      const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+      await writeFile(temp, JSON.stringify(json, null, 2) + '\n', { mode: 0o600 });
+      await rename(temp, file);
+    });
+    this.writingUsers = next.catch(() => undefined);
+    return next;
+  }
+
+  private async readRawUsers(): Promise<{ json: { users?: { id?: unknown; passwordHash?: unknown }[] }; users: { id?: unknown; passwordHash?: unknown }[] }> {
+    await this.model(); // a broken site.json fails here, naming the field
+    const json = JSON.parse(await readFile(path.join(this.folder, SITE_FILE_NAME), 'utf8')) as { users?: { id?: unknown; passwordHash?: unknown }[] };
+    return { json, users: Array.isArray(json.users) ? json.users : [] };
   }
 
   async listRecordings(cameraId: string, range?: TimeRange): Promise<RecordingCoverage> {

@@ -4,7 +4,7 @@
 
 import type { FieldIssue } from '../config/fieldErrors';
 
-/** Privileges the role creates in Security Center (plugin guide), by our stable names. */
+/** Privileges the role creates in Security Center (plugin guide, docs/clearance-api.md §1.3), by our stable names. */
 export const SITE_PRIVILEGES = [
   'viewCameraSelection',
   'viewPluginConfiguration',
@@ -154,6 +154,10 @@ export interface Site {
   getUser(userId: string): Promise<SiteUser | undefined>;
   /** False for an unknown user. */
   hasPrivilege(userId: string, privilege: SitePrivilege): Promise<boolean>;
+  /** The user's stored password hash (see auth/passwords.ts); never part of the model. Undefined: none set. */
+  passwordHash(userId: string): Promise<string | undefined>;
+  /** Stores the user's password hash (undefined removes it). Throws for an unknown user. */
+  setPasswordHash(userId: string, hash: string | undefined): Promise<void>;
   /** Recordings of a camera overlapping `range` (all of them without one). Throws UnknownCamera. */
   listRecordings(cameraId: string, range?: TimeRange): Promise<RecordingCoverage>;
   /**

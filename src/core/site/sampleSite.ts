@@ -7,9 +7,10 @@
 
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { hashPassword, randomPassword } from '../auth/passwords';
 import { runFfmpeg } from './ffmpeg';
 import { SITE_PRIVILEGES, type SiteModel } from './model';
 import { readMp4DurationMs } from './mp4';
@@ -125,6 +126,16 @@ export interface SampleSite {
   recordings: SampleSiteRecording[];
   /** False when this ffmpeg cannot draw text (then the video is the bare test pattern). */
   textBurnedIn: boolean;
+  /** Owner-only file with each sample user's random password, by login name. */
+  passwordsFile: string;
+}
+
+/** Beside site.json: the sample users' passwords (random, made with the site), owner-only. */
+export const SAMPLE_PASSWORDS_FILE = 'sample-passwords.json';
+
+/** The sample users' passwords of a generated site, by login name. */
+export async function readSamplePasswords(folder: string): Promise<Record<string, string>> {
+  return JSON.parse(await readFile(path.join(folder, SAMPLE_PASSWORDS_FILE), 'utf8')) as Record<string, string>;
 }
 
 /** Writes site.json and the recordings; replaces the recordings of the cameras it generates. */
@@ -147,7 +158,12 @@ export async function generateSampleSite(opts: SampleSiteOptions): Promise<Sampl
   if (!checked.ok) throw new Error(`sample site is invalid: ${JSON.stringify(checked.issues)}`);
   const folder = path.resolve(opts.folder);
   await mkdir(path.join(folder, RECORDINGS_DIR), { recursive: true });
-  await writeFile(path.join(folder, SITE_FILE_NAME), JSON.stringify(SAMPLE_SITE_FILE, null, 2) + '\n');
+  const passwords = Object.fromEntries(SAMPLE_SITE_FILE.users.map((u) => [u.name, randomPassword()]));
+  const users = await Promise.all(SAMPLE_SITE_FILE.users.map(async (u) => ({ ...u, passwordHash: await hashPassword(passwords[u.name]) })));
+  await writeFile(path.join(folder, SITE_FILE_NAME), JSON.stringify({ ...SAMPLE_SITE_FILE, users }, null, 2) + '\n', { mode: 0o600 });
+  const passwordsFile = path.join(folder, SAMPLE_PASSWORDS_FILE);
+  await rm(passwordsFile, { force: true });
+  await writeFile(passwordsFile, JSON.stringify(passwords, null, 2) + '\n', { mode: 0o600 });
 
   const plan = planRecordings(opts.cameras, opts.durationMinutes);
   const work = await mkdtemp(path.join(os.tmpdir(), 'clearance-sample-'));
@@ -181,7 +197,7 @@ export async function generateSampleSite(opts: SampleSiteOptions): Promise<Sampl
     await Promise.all(Array.from({ length: Math.min(concurrency, plan.length) }, encodeNext));
     const order = plan.map((p) => p.cameraId);
     recordings.sort((a, b) => order.indexOf(a.cameraId) - order.indexOf(b.cameraId));
-    return { folder, model: checked.model, recordings, textBurnedIn };
+    return { folder, model: checked.model, recordings, textBurnedIn, passwordsFile };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

@@ -8,12 +8,13 @@
 //   "federations": [{ "id": "...", "name": "..." }],
 //   "areas":   [{ "id": "...", "name": "...", "federationId"?: "..." }],
 //   "cameras": [{ "id": "...", "name": "...", "location"?: "...", "areaId"?: "...", "federationId"?: "..." }],
-//   "users":   [{ "id": "...", "name": "...", "displayName"?: "...", "privileges": ["sendEvidence", ...] }]
+//   "users":   [{ "id": "...", "name": "...", "displayName"?: "...", "privileges": ["sendEvidence", ...], "passwordHash"?: "scrypt$..." }]
 // }
 //
 // Ids are unique across all entities (Security Center GUIDs are), so a camera
 // selection can refer to any of them unambiguously. Unknown keys are ignored.
 
+import { isPasswordHash } from '../auth/passwords';
 import { describeType, isPlainObject, type FieldIssue } from '../config/fieldErrors';
 import { SITE_PRIVILEGES, type Area, type Camera, type Federation, type SitePrivilege, type SiteModel, type SiteUser } from './model';
 
@@ -28,7 +29,8 @@ export interface SiteFile {
   federations: { id: string; name: string }[];
   areas: { id: string; name: string; federationId?: string }[];
   cameras: { id: string; name: string; location?: string; areaId?: string; federationId?: string }[];
-  users: { id: string; name: string; displayName?: string; privileges: SitePrivilege[] }[];
+  /** passwordHash: the scrypt hash of the user's password (auth/passwords.ts), set by the role. */
+  users: { id: string; name: string; displayName?: string; privileges: SitePrivilege[]; passwordHash?: string }[];
 }
 
 export type SiteFileCheck = { ok: true; model: SiteModel } | { ok: false; issues: FieldIssue[] };
@@ -147,6 +149,9 @@ export function checkSiteFile(value: unknown): SiteFileCheck {
     const id = entityId(u, at);
     const uname = text(u, 'name', `${at}.name`, issue, true);
     const displayName = text(u, 'displayName', `${at}.displayName`, issue, false);
+    if (u.passwordHash !== undefined && !isPasswordHash(u.passwordHash)) {
+      issue(`${at}.passwordHash`, 'is not a password hash written by the role (set it with clearance-role users set-password)');
+    }
     const privileges: SitePrivilege[] = [];
     const raw = u.privileges;
     if (raw === undefined) {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { inspect } from 'node:util';
 import * as vscode from 'vscode';
 
 const EXTENSION_ID = 'clearance-console.clearance-console';
@@ -59,7 +60,7 @@ describe('Clearance Console inside VS Code', () => {
   it('activates without error and returns its API object', async () => {
     // activate() rejects with the activation error if activate() threw.
     const api = (await extension().activate()) as { apiVersion?: unknown; views?: unknown } | undefined;
-    assert.ok(api !== null && typeof api === 'object', `activate() returned ${String(api)}, not an object`);
+    assert.ok(api !== null && typeof api === 'object', `activate() returned ${inspect(api)}, not an object`);
     assert.equal(api.apiVersion, 1);
     assert.deepEqual(api.views, Object.keys(VIEWS));
   });

@@ -1,4 +1,4 @@
-// Client-side encryption, Azure Blob scheme v1.0 (CLEARANCE-API.md §6): real
+// Client-side encryption, Azure Blob scheme v1.0 (docs/clearance-api.md §6): real
 // crypto, no service needed.
 import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';

@@ -1,4 +1,4 @@
-// Tokens from the local Clearance service (§4): the account imported from the service's
+// Tokens from the local Clearance service (docs/clearance-api.md §4): the account imported from the service's
 // own connection file signs the JWT-bearer assertion; short-lived tokens are renewed at
 // half their lifetime; callers at once share one request. The provider's clock is a
 // ManualClock moved together with the service's, so no test waits for a token to age.

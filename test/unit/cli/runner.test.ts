@@ -11,6 +11,7 @@ import { verifyTrailText, type ActivityRecord, type ActivityType } from '../../.
 import { PROXY_PASSWORD_SECRET_KEY } from '../../../src/core/config/roleProperties';
 import { FileSecretStore } from '../../../src/core/config/secretStore';
 import { pathSegmentFor } from '../../../src/core/site';
+import { samplePasswordFiles } from './passwords';
 import { AREAS, CAMERAS, startWorld, waitFor, type World } from '../role/world';
 
 const ROOT = path.resolve(__dirname, '../../..');
@@ -101,6 +102,9 @@ describe('headless runner (clearance-role run as a child process)', function () 
   let site: string;
   let propsFile: string;
   let runner: Runner | undefined;
+  let passwordFiles: Record<string, string>;
+  /** Signs in as a sample user: the name and the file with their password. */
+  const as = (user: string): string[] => ['--user', user, '--password-file', passwordFiles[user]];
   const runArgs = (props = propsFile, extra: string[] = []) => ['--site', site, '--connection', world.connectionFile, '--properties', props, '--poll-interval', '0.3', '--max-part-seconds', '20', '--verbose', ...extra];
   const startRunner = async (props?: string, extra?: string[]): Promise<Runner> => {
     const r = new Runner(runArgs(props, extra));
@@ -115,6 +119,7 @@ describe('headless runner (clearance-role run as a child process)', function () 
   before(async () => {
     world = await startWorld('runner');
     site = world.siteDir;
+    passwordFiles = await samplePasswordFiles(site, world.dir);
     propsFile = path.join(world.dir, 'properties.json');
     fs.writeFileSync(propsFile, JSON.stringify({ pollingIntervalSeconds: 30, archiveDestinationFolder: path.join(world.dir, 'archive'), throttlingEnabled: false, maximumBandwidthMbps: 10 }));
     const model = JSON.parse(fs.readFileSync(path.join(site, 'site.json'), 'utf8')) as { cameras: { id: string; name: string }[] };
@@ -127,22 +132,22 @@ describe('headless runner (clearance-role run as a child process)', function () 
   });
 
   it('keeps the service registry in step with every change of the selection; one camera of a selected area cannot be removed', async () => {
-    assert.equal((await cli('select', 'add', '--area', 'Main Building', '--site', site, '--user', 'admin')).code, 0);
+    assert.equal((await cli('select', 'add', '--area', 'Main Building', '--site', site, ...as('admin'))).code, 0);
     await registryIs(mainIds);
-    const refused = await cli('select', 'remove', '--camera', 'Lobby Entrance', '--site', site, '--user', 'admin');
+    const refused = await cli('select', 'remove', '--camera', 'Lobby Entrance', '--site', site, ...as('admin'));
     assert.equal(refused.code, 1);
     assert.match(refused.stderr, /camera "Lobby Entrance" is part of area "Main Building".*remove the whole area/);
     const after = runner!.lines.length;
     await runner!.line(/registry: 5 camera\(s\) published/, after);
     assert.deepEqual(await world.registryIds(), [...mainIds].sort(), 'the refused change reached nothing');
-    assert.equal((await cli('select', 'add', '--camera', CAMERAS.parkingNorth, '--site', site, '--user', 'mchen')).code, 0);
+    assert.equal((await cli('select', 'add', '--camera', CAMERAS.parkingNorth, '--site', site, ...as('mchen'))).code, 0);
     await registryIs([...mainIds, CAMERAS.parkingNorth]);
-    assert.equal((await cli('select', 'remove', '--area', AREAS.main, '--site', site, '--user', 'admin')).code, 0);
+    assert.equal((await cli('select', 'remove', '--area', AREAS.main, '--site', site, ...as('admin'))).code, 0);
     await registryIs([CAMERAS.parkingNorth]);
-    const denied = await cli('select', 'add', '--area', 'Main Building', '--site', site, '--user', 'tbrooks');
+    const denied = await cli('select', 'add', '--area', 'Main Building', '--site', site, ...as('tbrooks'));
     assert.equal(denied.code, 1);
     assert.match(denied.stderr, /PrivilegeDenied: User "tbrooks" lacks the privilege "View camera selection"/);
-    assert.equal((await cli('select', 'add', '--area', 'Main Building', '--site', site, '--user', 'admin')).code, 0);
+    assert.equal((await cli('select', 'add', '--area', 'Main Building', '--site', site, ...as('admin'))).code, 0);
     await registryIs([...mainIds, CAMERAS.parkingNorth]);
   });
 
@@ -155,7 +160,7 @@ describe('headless runner (clearance-role run as a child process)', function () 
     // The poll running when the request was filed may have listed jobs just before; the next one saw it.
     assert.ok(pollSeen <= pollBefore + 2, `filed after poll ${pollBefore}, seen by poll ${pollSeen}`);
 
-    const approved = json<RequestView>(await cli('approve', request.requestId.slice(0, 8), '--site', site, '--user', 'mchen', '--wait'));
+    const approved = json<RequestView>(await cli('approve', request.requestId.slice(0, 8), '--site', site, ...as('mchen'), '--wait'));
     assert.equal(approved.status, 'Completed');
     const files = approved.cameras[0].files!;
     assert.equal(files.length, 3, '45 s in parts of at most 20 s');
@@ -174,26 +179,26 @@ describe('headless runner (clearance-role run as a child process)', function () 
     const partial = await world.fileRequest({ cameras: [CAMERAS.lobby, CAMERAS.reception], fromUtc: world.at(10), toUtc: world.at(20) });
     for (const r of [deny, unavailable, partial]) await seen(runner!, r.requestId);
 
-    const noPrivilege = await cli('approve', deny.requestId, '--site', site, '--user', 'tbrooks');
+    const noPrivilege = await cli('approve', deny.requestId, '--site', site, ...as('tbrooks'));
     assert.equal(noPrivilege.code, 1);
     assert.match(noPrivilege.stderr, /PrivilegeDenied/);
-    assert.equal((await cli('deny', deny.requestId, '--site', site, '--user', 'jrivera')).code, 2, 'deny needs a reason');
-    const denied = json<RequestView>(await cli('deny', deny.requestId, '--site', site, '--user', 'jrivera', '--reason', 'The parking camera faces away from the incident'));
+    assert.equal((await cli('deny', deny.requestId, '--site', site, ...as('jrivera'))).code, 2, 'deny needs a reason');
+    const denied = json<RequestView>(await cli('deny', deny.requestId, '--site', site, ...as('jrivera'), '--reason', 'The parking camera faces away from the incident'));
     assert.equal(denied.status, 'Denied');
     const deniedRemote = await world.serviceRequest(deny.requestId);
     assert.equal(deniedRemote.status, 'Denied');
     assert.equal(deniedRemote.history.at(-1)?.reason, 'The parking camera faces away from the incident');
 
-    assert.equal(json<RequestView>(await cli('approve', unavailable.requestId, '--site', site, '--user', 'admin', '--wait')).status, 'VideoUnavailable');
+    assert.equal(json<RequestView>(await cli('approve', unavailable.requestId, '--site', site, ...as('admin'), '--wait')).status, 'VideoUnavailable');
     assert.equal((await world.serviceRequest(unavailable.requestId)).status, 'VideoUnavailable');
 
-    const partly = json<RequestView>(await cli('approve', partial.requestId, '--site', site, '--user', 'admin', '--wait'));
+    const partly = json<RequestView>(await cli('approve', partial.requestId, '--site', site, ...as('admin'), '--wait'));
     assert.equal(partly.status, 'PartiallyCompleted');
     const partialRemote = await world.serviceRequest(partial.requestId);
     assert.equal(partialRemote.status, 'PartiallyCompleted');
     assert.deepEqual(partialRemote.cameraOutcomes.map((c) => [c.cameraId, c.outcome]), [[CAMERAS.lobby, 'Exported'], [CAMERAS.reception, 'Unavailable']]);
 
-    const again = await cli('approve', partial.requestId, '--site', site, '--user', 'admin');
+    const again = await cli('approve', partial.requestId, '--site', site, ...as('admin'));
     assert.equal(again.code, 1);
     assert.match(again.stderr, /IllegalRequestTransition: Video request .* is Partially completed; it cannot become Processing/);
   });
@@ -213,7 +218,7 @@ describe('headless runner (clearance-role run as a child process)', function () 
       const failing = await world.fileRequest({ cameras: [CAMERAS.parkingNorth], fromUtc: world.at(10), toUtc: world.at(20) });
       for (const r of [partial, failing]) await seen(runner!, r.requestId);
 
-      const partly = json<RequestView>(await cli('approve', partial.requestId, '--site', site, '--user', 'admin', '--wait'));
+      const partly = json<RequestView>(await cli('approve', partial.requestId, '--site', site, ...as('admin'), '--wait'));
       assert.equal(partly.status, 'PartiallyCompleted');
       assert.deepEqual(partly.cameras.map((c) => c.outcome), ['Exported', 'Failed']);
       const partialRemote = await world.serviceRequest(partial.requestId);
@@ -221,7 +226,7 @@ describe('headless runner (clearance-role run as a child process)', function () 
       assert.deepEqual(partialRemote.cameraOutcomes.map((c) => [c.cameraId, c.outcome]), [[CAMERAS.lobby, 'Exported'], [CAMERAS.parkingNorth, 'Failed']]);
       assert.match(partialRemote.cameraOutcomes[1].message ?? '', /export of camera .* failed/);
 
-      const given = json<RequestView & { error?: string }>(await cli('approve', failing.requestId, '--site', site, '--user', 'admin', '--wait'));
+      const given = json<RequestView & { error?: string }>(await cli('approve', failing.requestId, '--site', site, ...as('admin'), '--wait'));
       assert.equal(given.status, 'Pending', 'to be approved again');
       assert.match(given.error ?? '', /Export or upload failed, nothing was sent/);
       assert.deepEqual(given.cameras.map((c) => c.outcome), [undefined], 'the failed camera is tried anew');
@@ -231,7 +236,7 @@ describe('headless runner (clearance-role run as a child process)', function () 
       // The runner takes the job again; once the recordings are readable, approving again sends them.
       await waitFor('the job locked again', async () => (await world.serviceRequest(failing.requestId)).status === 'Processing');
       fs.writeFileSync(segment, original);
-      const retried = json<RequestView>(await cli('approve', failing.requestId, '--site', site, '--user', 'admin', '--wait'));
+      const retried = json<RequestView>(await cli('approve', failing.requestId, '--site', site, ...as('admin'), '--wait'));
       assert.equal(retried.status, 'Completed');
       assert.equal((await world.serviceRequest(failing.requestId)).status, 'Completed');
     } finally {
@@ -247,7 +252,7 @@ describe('headless runner (clearance-role run as a child process)', function () 
     runner = undefined;
 
     // No runner: the command opens the role itself.
-    assert.equal((await cli('select', 'remove', '--area', 'Main Building', '--site', site, '--user', 'admin')).code, 0);
+    assert.equal((await cli('select', 'remove', '--area', 'Main Building', '--site', site, ...as('admin'))).code, 0);
     assert.ok((await world.registryIds()).includes(CAMERAS.lobby), 'the service has not heard of the change yet');
     const request = await world.fileRequest({ cameras: [CAMERAS.lobby], fromUtc: world.at(0), toUtc: world.at(10) });
     runner = await startRunner();
@@ -287,20 +292,23 @@ describe('headless runner (clearance-role run as a child process)', function () 
       assert.ok(!fs.readFileSync(file).includes(password), `not in ${f}`);
     }
     assert.equal((await cli('status', '--site', site)).code, 2, 'status names the user who asks');
-    const denied = await cli('requests', '--site', site, '--user', 'tbrooks');
+    const nameAlone = await cli('status', '--site', site, '--user', 'admin');
+    assert.equal(nameAlone.code, 2, '--user alone is not enough');
+    assert.match(nameAlone.stderr, /no terminal to ask for the password on: give --password-file <file>/);
+    const denied = await cli('requests', '--site', site, ...as('tbrooks'));
     assert.equal(denied.code, 1);
     assert.match(denied.stderr, /PrivilegeDenied: User "tbrooks" lacks the privilege "View request notifications"/);
-    const status = json<{ status: string; connection: string }>(await cli('status', '--site', site, '--user', 'admin'));
+    const status = json<{ status: string; connection: string }>(await cli('status', '--site', site, ...as('admin')));
     assert.equal(status.status, 'running');
-    assert.ok(json<unknown[]>(await cli('requests', '--site', site, '--user', 'mchen')).length > 0);
+    assert.ok(json<unknown[]>(await cli('requests', '--site', site, ...as('mchen'))).length > 0);
   });
 
   it('sends an operator export from the command line through the running role', async () => {
-    const bad = await cli('export', '--site', site, '--user', 'mchen', '--camera', 'Lobby Entrance', '--from', world.at(10), '--to', world.at(5));
+    const bad = await cli('export', '--site', site, ...as('mchen'), '--camera', 'Lobby Entrance', '--from', world.at(10), '--to', world.at(5));
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /media\.to: must be after the start/);
     const sent = json<{ state: string; evidenceId: string; caseId: string; parts: { name: string; sha256: string }[] }>(
-      await cli('export', '--site', site, '--user', 'mchen', '--camera', 'Lobby Entrance', '--camera', 'Parking North', '--from', world.at(40), '--to', world.at(50), '--new-case', 'Lobby and parking, 10 s', '--wait'),
+      await cli('export', '--site', site, ...as('mchen'), '--camera', 'Lobby Entrance', '--camera', 'Parking North', '--from', world.at(40), '--to', world.at(50), '--new-case', 'Lobby and parking, 10 s', '--wait'),
     );
     assert.equal(sent.state, 'completed');
     assert.ok(sent.caseId);
@@ -310,7 +318,7 @@ describe('headless runner (clearance-role run as a child process)', function () 
   });
 
   it('keeps a trail record of every step; verify detects an edited, a deleted and a reordered record', async () => {
-    assert.deepEqual(json<{ ok: boolean }>(await cli('verify', '--site', site, '--user', 'admin')).ok, true);
+    assert.deepEqual(json<{ ok: boolean }>(await cli('verify', '--site', site, ...as('admin'))).ok, true);
     assert.equal(await runner!.signal('SIGTERM'), 0);
     runner = undefined;
     const file = path.join(site, '.clearance-role', 'trail', 'activity-trail.jsonl');
@@ -337,7 +345,7 @@ describe('headless runner (clearance-role run as a child process)', function () 
     const lines = text.trim().split('\n');
     const check = async (tampered: string[]) => {
       fs.writeFileSync(file, tampered.join('\n') + '\n');
-      const done = await cli('verify', '--site', site, '--user', 'admin');
+      const done = await cli('verify', '--site', site, ...as('admin'));
       fs.writeFileSync(file, text);
       assert.equal(done.code, 1, done.stderr);
       return (JSON.parse(done.stdout) as { problems: { kind: string; seq?: number }[] }).problems;

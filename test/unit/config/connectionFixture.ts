@@ -1,4 +1,4 @@
-// Builds connection files in the §3 format around a freshly generated RSA key.
+// Builds connection files in the format of docs/clearance-api.md §3 around a freshly generated RSA key.
 import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
 
 let cached: JsonWebKey | undefined;

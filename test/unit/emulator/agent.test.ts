@@ -59,6 +59,16 @@ describe('local service: agent service, registry and video requests (§7)', func
     assert.equal(done.body.state, 'Completed');
   }
 
+  /**
+   * The cameras of publishCameras() in the registry, whichever test runs first
+   * (a test run alone with --grep finds an empty registry).
+   */
+  async function ensureCameras(): Promise<void> {
+    if ((await a.ok<RegistryCamera[]>('GET', h.emulator.urls.registry)).length > 0) return;
+    if ((await jobs(a, 'discovery')).length === 0) assert.equal((await a.call('POST', `${agentUrl}/jobs/discovery`)).status, 200);
+    await publishCameras();
+  }
+
   async function mediaJob(requestId: string): Promise<AgentJob> {
     const found = (await jobs(a, 'mediarequest')).find((j) => (j.payload as MediaRequestJobPayload).requestId === requestId);
     assert.ok(found, `a mediarequest job for ${requestId}`);
@@ -96,6 +106,7 @@ describe('local service: agent service, registry and video requests (§7)', func
   });
 
   it('locks a job for one agent: 409 for another; progress, and a lapsed lease returns a crashed agent\'s job', async () => {
+    await ensureCameras();
     const filed = await fileRequest({ cameras: ['cam-1', 'cam-2'], ...range(HOUR), comments: 'Collision', incidentTimeUtc: from.toISOString() });
     assert.equal(filed.status, 201, JSON.stringify(filed.body));
     assert.equal(filed.body.status, 'Pending');
@@ -160,6 +171,7 @@ describe('local service: agent service, registry and video requests (§7)', func
   });
 
   it('moves requests to Completed, Video unavailable, Denied and Canceled; a retryable failure reopens the job', async () => {
+    await ensureCameras();
     const caseId = (await a.ok<Case>('POST', `${a.ds}/case/${a.tenantId}`, { Name: 'Existing case' })).CaseId;
     const statuses: Record<string, VideoRequestStatus> = {};
 
@@ -205,6 +217,7 @@ describe('local service: agent service, registry and video requests (§7)', func
   });
 
   it('files requests only for registry cameras and ranges of at most 24 h', async () => {
+    await ensureCameras();
     const notInRegistry = await fileRequest({ cameras: ['cam-1', 'cam-404'], ...range(HOUR) });
     assert.equal(notInRegistry.status, 400);
     assert.equal(notInRegistry.body.field, 'cameras[1]');
@@ -224,6 +237,7 @@ describe('local service: agent service, registry and video requests (§7)', func
   });
 
   it('runs thumbnail jobs for registry cameras', async () => {
+    await ensureCameras();
     const bad = await a.call<ServiceErrorBody>('POST', `${adminUrl}/jobs/thumbnail`, { cameraId: 'cam-404' });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.field, 'cameraId');

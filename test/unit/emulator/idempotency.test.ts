@@ -8,7 +8,6 @@ import { DocumentStoreClient } from '../../../src/core/clearance/documentStore';
 import { ClearanceSession } from '../../../src/core/clearance/session';
 import { TokenProvider } from '../../../src/core/clearance/tokenProvider';
 import { HttpClient } from '../../../src/core/net/httpClient';
-import { startEmulator } from '../../../src/emulator/server';
 import { uploadBlob } from './blobUpload';
 import { startHarness, type Harness } from './harness';
 import { ServiceClient } from './serviceClient';
@@ -161,8 +160,7 @@ describe('local service: idempotent creation and evidence cancel', function () {
   it('keys survive a restart of the service', async () => {
     const k = key();
     const before = (await create<Evidence>(c, evidenceUrl(), { Name: 'idem-8' }, k)).body;
-    await h.emulator.stop();
-    h.emulator = await startEmulator({ location: h.dir, clock: h.clock, log: (l) => h.logs.push(l) });
+    await h.restart();
     c = new ServiceClient(JSON.parse(fs.readFileSync(h.emulator.connectionFilePath, 'utf8')) as ConnectionFile, h.clock);
     const after = await create<Evidence>(c, evidenceUrl(), { Name: 'idem-8' }, k);
     assert.equal(after.status, 200);

@@ -28,7 +28,7 @@ import { DEV_ACCOUNT, DEV_ACCOUNT_KEY } from '../../../src/emulator/blobGateway'
 import { RUNTIME_FILE, type RuntimeFile } from '../../../src/emulator/server';
 import { blockId, encryptForAccount, putBlock, uploadBlob } from './blobUpload';
 import { runCli, startChild, type ChildService } from './child';
-import { exited, tempLocation } from './harness';
+import { exited, tempLocation } from '../fixtures/service';
 import { ServiceClient } from './serviceClient';
 
 const CONNECTION_KEYS = [...BASE_ADDRESS_KEYS, 'APIKey', 'CertificateThumbprints', 'DisableEncryption', 'ServicePrincipalId', 'ServicePrincipalKey', 'TenantId'].sort();

@@ -2,6 +2,7 @@
 // exported into the archive destination folder, uploaded encrypted through the
 // queue to the local service, read back from the blob store and decrypted.
 import assert from 'node:assert/strict';
+import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exportToClearance, loadExportChoices, OperatorExportError, type OperatorExportRequest } from '../../../src/core/export';
@@ -46,6 +47,15 @@ describe('operator export to Clearance (sample site, real ffmpeg, local service)
     await fx?.stop();
   });
   const deps = () => ({ site, queue: h.queue, catalog: fx.documents });
+  /** The case the test above makes, holding one evidence item; made here when that test did not run (--grep). */
+  const existingCase = async (): Promise<string> => {
+    if (newCaseId !== undefined) return newCaseId;
+    const { caseId } = await fx.documents.createCase({ idempotencyKey: `case-${crypto.randomUUID()}`, name: 'Lobby incident' });
+    const { evidenceId } = await fx.documents.createEvidence({ idempotencyKey: `evidence-${crypto.randomUUID()}`, name: 'Lobby Entrance' });
+    await fx.documents.linkEvidenceToCase(caseId, evidenceId);
+    newCaseId = caseId;
+    return caseId;
+  };
 
   it('offers the departments and categories of the service', async () => {
     const choices = await loadExportChoices(fx.documents);
@@ -89,9 +99,10 @@ describe('operator export to Clearance (sample site, real ffmpeg, local service)
   });
 
   it('sends a synchronised range of two cameras, cut in parts, into an existing case', async () => {
+    const caseId = await existingCase();
     const result = await exportToClearance(
       { ...deps(), maxPartMs: 60_000 },
-      { media: { kind: 'recordings', cameraIds: [LOBBY, RECEPTION], from: at('10:01:00'), to: at('10:03:00') }, caseTarget: { kind: 'existing', caseId: newCaseId } },
+      { media: { kind: 'recordings', cameraIds: [LOBBY, RECEPTION], from: at('10:01:00'), to: at('10:03:00') }, caseTarget: { kind: 'existing', caseId } },
     );
     assert.deepEqual(
       result.cameras.map((c) => [c.cameraName, c.status, c.files]),
@@ -103,7 +114,7 @@ describe('operator export to Clearance (sample site, real ffmpeg, local service)
     assert.equal(result.job.title, '2 cameras 2026-11-20T10:01:00.000Z - 2026-11-20T10:03:00.000Z');
     const done = await waitForState(h.queue, result.job.id, ['completed', 'failed']);
     assert.equal(done.state, 'completed', done.error);
-    const kase = await fx.documents.getCase(newCaseId);
+    const kase = await fx.documents.getCase(caseId);
     assert.equal(kase.EvidenceIds.length, 2);
     assert.ok(kase.EvidenceIds.includes(done.evidenceId!));
     const resources = await fx.documents.listResources(done.evidenceId!);

@@ -1,4 +1,4 @@
-// The upload bandwidth cap (PITFALLS.md): a token bucket that starts empty and holds
+// The upload bandwidth cap (docs/platform-notes.md §8): a token bucket that starts empty and holds
 // about 100 ms of rate, so there is no burst at the start or after a pause, and the
 // long-run rate is the cap. All time here is a ManualClock: nothing waits for real.
 import assert from 'node:assert/strict';

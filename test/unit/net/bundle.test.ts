@@ -1,4 +1,4 @@
-// PITFALLS.md: node-fetch 3 and proxy-agent are ESM-only; inside the extension they run
+// docs/platform-notes.md §3: node-fetch 3 and proxy-agent are ESM-only; inside the extension they run
 // from an esbuild CommonJS bundle. This builds HttpClient the way scripts/build.mjs does
 // (minified, as in the .vsix) and drives it through the real proxy from a child process.
 import assert from 'node:assert/strict';

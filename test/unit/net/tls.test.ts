@@ -69,6 +69,8 @@ describe('HttpClient TLS', () => {
 
   it('keeps verifying when NODE_TLS_REJECT_UNAUTHORIZED=0 is set', async () => {
     const before = process.env.NODE_TLS_REJECT_UNAUTHORIZED;
+    // Kept to be put back as is (never called here), so `this` does not matter.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
     const warn = process.emitWarning;
     process.emitWarning = () => undefined; // Node warns about the variable itself
     process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';

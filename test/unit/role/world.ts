@@ -1,15 +1,14 @@
-// A small world for the role tests: the local service on loopback (real clock,
-// discovery jobs every second), a sample site with real H.264 recordings of two
+// A small world for the role tests: the local service on loopback (the shared
+// fixture ../fixtures/service.ts with the real clock, discovery jobs every second), a sample site with real H.264 recordings of two
 // cameras (one minute each, tiny frames), and a client acting as the requester.
 import { createHash } from 'node:crypto';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import fetch from 'node-fetch';
 import type { AgentJob, Resource, VideoRequest as ServiceVideoRequest, VideoRequestCreate } from '../../../src/core/clearance/api';
 import { generateSampleSite, resolveFfmpeg, SAMPLE_CAMERA_IDS, SAMPLE_SITE_FILE } from '../../../src/core/site';
 import { systemClock } from '../../../src/emulator/clock';
-import { startEmulator, type RunningEmulator } from '../../../src/emulator/server';
+import type { RunningEmulator } from '../../../src/emulator/server';
+import { startLocalService } from '../fixtures/service';
 import { ServiceClient } from '../emulator/serviceClient';
 
 export const CAMERAS = {
@@ -58,8 +57,8 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 export async function startWorld(name: string): Promise<World> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `clearance-${name}-`));
-  const emulator = await startEmulator({ location: path.join(dir, 'service'), clock: systemClock, discoveryIntervalSeconds: 1, log: () => undefined });
+  const svc = await startLocalService({ prefix: `clearance-${name}-`, serviceFolder: 'service', clock: systemClock, discoveryIntervalSeconds: 1, keepLogs: false });
+  const { dir, emulator } = svc;
   try {
     const ffmpeg = resolveFfmpeg();
     const start = new Date(Math.floor((Date.now() - 30 * 60_000) / 1000) * 1000);
@@ -74,8 +73,7 @@ export async function startWorld(name: string): Promise<World> {
       width: 160,
       height: 90,
     });
-    const connection = JSON.parse(fs.readFileSync(emulator.connectionFilePath, 'utf8'));
-    const client = new ServiceClient(connection, systemClock);
+    const client = new ServiceClient(svc.connection, systemClock);
     const tenant = emulator.tenantId;
     const agent = `${emulator.urls.agentService}/tenant/${tenant}`;
     return {
@@ -104,14 +102,10 @@ export async function startWorld(name: string): Promise<World> {
         }
         return out;
       },
-      stop: async () => {
-        await emulator.stop();
-        fs.rmSync(dir, { recursive: true, force: true });
-      },
+      stop: () => svc.stop(),
     };
   } catch (error) {
-    await emulator.stop();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await svc.stop();
     throw error;
   }
 }

@@ -1,10 +1,9 @@
-// The local Clearance service (Azurite behind it) on loopback, and the real
-// client stack over it: HttpClient → TokenProvider → ClearanceSession →
+// The local Clearance service (Azurite behind it) on loopback, started by the
+// shared fixture (../fixtures/service.ts), and the real client stack over it: HttpClient → TokenProvider → ClearanceSession →
 // DocumentStoreClient + BlobClient → UploadQueue. Shared by the upload,
 // export and clearance tests.
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -23,7 +22,8 @@ import { JournalStore } from '../../../src/core/store/journalStore';
 import { UploadQueue, type UploadQueueOptions } from '../../../src/core/uploads/uploadQueue';
 import type { UploadEvent } from '../../../src/core/uploads/uploadQueue';
 import type { UploadJobSnapshot, UploadJobState } from '../../../src/core/uploads/uploadJob';
-import { startEmulator, type RunningEmulator } from '../../../src/emulator/server';
+import type { RunningEmulator } from '../../../src/emulator/server';
+import { startLocalService } from '../fixtures/service';
 
 export interface ServiceClientStack {
   connection: ConnectionFile;
@@ -51,10 +51,15 @@ export async function clientStack(connection: ConnectionFile): Promise<ServiceCl
 }
 
 export async function startService(): Promise<ServiceFixture> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clearance-uploads-'));
-  const emulator = await startEmulator({ location: path.join(dir, 'service'), log: () => undefined });
-  const connection = JSON.parse(fs.readFileSync(emulator.connectionFilePath, 'utf8')) as ConnectionFile;
-  const stack = await clientStack(connection);
+  const svc = await startLocalService({ prefix: 'clearance-uploads-', serviceFolder: 'service', keepLogs: false });
+  const { dir, emulator, connection } = svc;
+  let stack: ServiceClientStack;
+  try {
+    stack = await clientStack(connection);
+  } catch (error) {
+    await svc.stop();
+    throw error;
+  }
   const extra: ServiceClientStack[] = [];
   const azurite = new BlobServiceClient(
     `${emulator.blob.azuriteUrl}/${emulator.blob.account}`,
@@ -73,8 +78,7 @@ export async function startService(): Promise<ServiceFixture> {
     stop: async () => {
       stack.http.close();
       for (const s of extra) s.http.close();
-      await emulator.stop();
-      fs.rmSync(dir, { recursive: true, force: true });
+      await svc.stop();
     },
   };
 }

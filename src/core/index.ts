@@ -1,0 +1,33 @@
+// The engine's public entry: the only module of src/core that src/ui (and src/extension.ts)
+// may import (eslint.config.mjs, import-x/no-restricted-paths). Export here what the console
+// needs; keep everything else internal to the engine.
+
+// The Role façade, its options, snapshots and events.
+export * from './role';
+
+// The console's side of the role's control socket (the role may run in another process).
+export {
+  ControlClient,
+  ControlError,
+  PROTOCOL_VERSION,
+  controlPathFor,
+  isControlError,
+  type CloseInfo,
+  type ConnectOptions,
+  type ErrorCode,
+  type RequestOptions,
+  type RoleInfo,
+  type SubscribeResult,
+  type WireIssue,
+} from './control';
+
+// Configuration the console shows, edits and hands to the role.
+export type { AccountChange, ImportResult } from './config/accountStore';
+export type { AccountInfo } from './config/connectionFile';
+export type { FieldIssue } from './config/fieldErrors';
+export type { RoleAction } from './config/privileges';
+export type { ProxySettings, RoleProperties, RolePropertiesResult } from './config/roleProperties';
+export type { SecretStore } from './config/secretStore';
+
+// Subscriptions handed out by the role (onDidChange…).
+export type { Disposable, Listener } from './events';
