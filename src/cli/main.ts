@@ -9,12 +9,13 @@ import { FileSecretStore } from '../core/config/secretStore';
 import { ValidationError, formatIssues } from '../core/config/fieldErrors';
 import { validateRoleProperties, type RoleProperties } from '../core/config/roleProperties';
 import { ControlClient, controlPathFor, isControlError } from '../core/control';
+import type { RoleHost } from '../core/role/commands';
 import { Role } from '../core/role/role';
 import { SiteLock, SiteLockHeld, siteLockFileFor } from '../core/role/siteLock';
 import { LocalFolderSite, resolveFfmpeg } from '../core/site';
-import { RotatingLog, tailLog } from './logFile';
+import { RotatingLog } from './logFile';
 import { PasswordUnavailable, promptPassword, readPasswordFile } from './password';
-import { detach, logFileFor, openService, serve, waitForRelease, type Service } from './runner';
+import { detach, RunnerHost, serve, waitForRelease } from './runner';
 import { SCRIPTED_COMMANDS, scriptedCall, type ScriptedCall, type ScriptedCommand } from './scripted';
 
 const USAGE = `Usage: clearance-role <command> --site <dir> [options]
@@ -187,7 +188,7 @@ async function readProperties(file: string | undefined, stateDir: string): Promi
   return checked.value;
 }
 
-async function openRole(values: Values, paths: Paths, purpose: string, withControl: boolean): Promise<{ role: Role; site: LocalFolderSite }> {
+async function openRole(values: Values, paths: Paths, purpose: string, withControl: boolean, host?: RoleHost): Promise<{ role: Role; site: LocalFolderSite }> {
   const ffmpeg = resolveFfmpeg(values.ffmpeg ? { candidates: [values.ffmpeg] } : {});
   const site = new LocalFolderSite(paths.siteDir, ffmpeg);
   await site.model(); // a missing or broken site.json fails here, naming the field
@@ -209,6 +210,7 @@ async function openRole(values: Values, paths: Paths, purpose: string, withContr
     ...(pollInterval !== undefined ? { pollIntervalMs: Math.round(pollInterval * 1000) } : {}),
     ...(maxPart !== undefined ? { maxExportPartMs: Math.round(maxPart * 1000) } : {}),
     ...(lease !== undefined ? { leaseSeconds: Math.round(lease) } : {}),
+    ...(host ? { host } : {}),
   });
   try {
     if (values.connection) {
@@ -251,7 +253,8 @@ async function run(values: Values, argv: string[]): Promise<number> {
   }
   const passwordFile = values['proxy-password-file'];
   const password = passwordFile !== undefined ? await readProxyPassword(passwordFile) : undefined;
-  const { role } = await openRole(values, paths, 'runner', true);
+  const host = new RunnerHost(values['log-file'] ? path.resolve(values['log-file']) : undefined);
+  const { role } = await openRole(values, paths, 'runner', true, host);
   if (password !== undefined) {
     try {
       const { changed } = await role.adoptProxyPassword(password);
@@ -261,7 +264,7 @@ async function run(values: Values, argv: string[]): Promise<number> {
       throw error;
     }
   }
-  return serve(role, paths, log, values['log-file'] ? path.resolve(values['log-file']) : undefined);
+  return serve(role, host, paths, log);
 }
 
 /** The site user's password: --password-file, or asked on the terminal. */
@@ -353,7 +356,7 @@ async function scripted(command: ScriptedCommand, positionals: string[], values:
         await client.request('session.signOut', {}, session).catch(() => undefined);
       }
     } finally {
-      client.close();
+      await client.close();
     }
     if (command === 'stop') {
       if (!(await waitForRelease(paths.lockFile))) throw new Error('the role did not stop within 120 s');
@@ -373,27 +376,22 @@ async function scripted(command: ScriptedCommand, positionals: string[], values:
 /** No runner holds the site: open the role here, sign in, do the command to its end, close. */
 async function direct(values: Values, paths: Paths, call: ScriptedCall, user: string, password: string): Promise<unknown> {
   const { role } = await openRole(values, paths, `cli ${call.command}`, false);
-  const host = { stop: async () => undefined, logTail: (lines: number) => tailLog(logFileFor(paths.stateDir), lines) };
-  let service: Service | undefined;
   try {
-    service = await openService(role, paths.stateDir, host);
-    const { commands } = service;
-    const { session } = (await commands.execute('session.signIn', { user, password }, undefined, 'cli')) as { session: string };
+    const { session } = (await role.execute('session.signIn', { user, password }, undefined, 'cli')) as { session: string };
     try {
       if (call.needsService) {
         await role.start();
         const wanted = call.args.request;
-        if (typeof wanted === 'string' && !(await role.knowsRequest(wanted))) await commands.execute('requests.poll', {}, session, 'cli');
+        if (typeof wanted === 'string' && !role.knowsRequest(wanted)) await role.execute('requests.poll', {}, session, 'cli');
       }
       // Work left half done would resume only at the next run: finish it here.
       const waits = call.command === 'requests.approve' || call.command === 'export.video' || call.command === 'export.snapshot';
-      return await commands.execute(call.command, waits ? { ...call.args, wait: true } : call.args, session, 'cli');
+      return await role.execute(call.command, waits ? { ...call.args, wait: true } : call.args, session, 'cli');
     } finally {
-      await commands.execute('session.signOut', {}, session, 'cli').catch(() => undefined);
+      await role.execute('session.signOut', {}, session, 'cli').catch(() => undefined);
     }
   } finally {
     await role.close();
-    await service?.sessions.close();
   }
 }
 

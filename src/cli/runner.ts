@@ -6,9 +6,8 @@
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { SiteSessions } from '../core/auth/siteSessions';
 import { ControlClient, roleEventCoalescing, serveControl, type ControlServer } from '../core/control';
-import { RoleCommands, type RoleHost } from '../core/role/commands';
+import type { RoleHost } from '../core/role/commands';
 import type { Role } from '../core/role/role';
 import { SiteLock } from '../core/role/siteLock';
 import type { RoleEvent } from '../core/role/snapshot';
@@ -21,34 +20,28 @@ export interface RunnerPaths {
   controlPath: string;
 }
 
-export interface Service {
-  role: Role;
-  sessions: SiteSessions;
-  commands: RoleCommands;
+/** The runner as the role's host: `stop` over the socket ends the process, `log.tail` reads its log. */
+export class RunnerHost implements RoleHost {
+  private onStop: ((by: string) => void) | undefined;
+  constructor(private readonly logFile: string | undefined) {}
+
+  async stop(by: string): Promise<void> {
+    // The reply goes out first; then the role stops as on SIGTERM.
+    setImmediate(() => this.onStop?.(by));
+  }
+
+  logTail(lines: number): Promise<string[]> {
+    return this.logFile ? tailLog(this.logFile, lines) : Promise.resolve([]);
+  }
+
+  whenStopAsked(listener: (by: string) => void): void {
+    this.onStop = listener;
+  }
 }
 
-/** The role, its sessions and its command table, as one unit (the runner, or a CLI call acting alone). */
-export async function openService(role: Role, stateDir: string, host: RoleHost): Promise<Service> {
-  const sessions = await SiteSessions.open({ stateDir, site: role.site, onEvent: (e) => role.recordSessionEvent(e) });
-  return { role, sessions, commands: new RoleCommands(role, sessions, host) };
-}
-
-export async function serve(
-  role: Role,
-  paths: RunnerPaths,
-  log: (line: string) => void,
-  logFile: string | undefined,
-): Promise<number> {
+export async function serve(role: Role, host: RunnerHost, paths: RunnerPaths, log: (line: string) => void): Promise<number> {
   let server: ControlServer | undefined;
   let stopping: Promise<void> | undefined;
-  let service: Service | undefined;
-  const host: RoleHost = {
-    // The reply goes out first; then the role stops as on SIGTERM.
-    stop: async (by) => {
-      setImmediate(() => void shutdown(`stop asked by ${by}`));
-    },
-    logTail: async (lines) => (logFile ? tailLog(logFile, lines) : []),
-  };
   let finished!: (code: number) => void;
   const done = new Promise<number>((resolve) => (finished = resolve));
   // A stop asked over the socket ends the process as a signal does.
@@ -57,7 +50,6 @@ export async function serve(
       log(`${why}: stopping`);
       await server?.close();
       await role.close();
-      await service?.sessions.close();
       log('stopped');
     })().then(
       () => finished(0),
@@ -68,14 +60,13 @@ export async function serve(
     );
     return stopping;
   };
+  host.whenStopAsked((by) => void shutdown(`stop asked by ${by}`));
   try {
     for (const r of role.activitiesSinceOpen()) log(`activity #${r.seq} ${r.type}: ${r.summary}`);
     watch(role, log);
-    service = await openService(role, paths.stateDir, host);
-    const commands = service.commands;
     server = await serveControl(paths.controlPath, {
-      execute: (command, args, session, client) => commands.execute(command, args, session, client.name),
-      snapshot: (session) => commands.execute('role.snapshot', {}, session, 'subscribe'),
+      execute: (command, args, session, client) => role.execute(command, args, session, client.name),
+      snapshot: (session) => role.execute('role.snapshot', {}, session, 'subscribe'),
       onEvent: (listener) => role.onDidChange(listener),
       coalesceKey: roleEventCoalescing,
     });
@@ -160,14 +151,14 @@ export async function detach(argv: string[], paths: RunnerPaths, timeoutMs = 120
       throw new Error(`the role exited (code ${exited}) before it answered:\n${text.trim().split('\n').slice(-15).join('\n')}`);
     }
     const holder = await SiteLock.holder(paths.lockFile);
-    if (holder?.pid === child.pid && holder.controlPath) {
+    if (holder && holder.pid === child.pid && holder.controlPath) {
       try {
         const client = await ControlClient.connect(holder.controlPath, { client: 'cli' });
         try {
           await client.request('role.state');
           return { pid: child.pid!, logFile };
         } finally {
-          client.close();
+          await client.close();
         }
       } catch {
         // not listening yet

@@ -11,6 +11,7 @@ import Keyv from 'keyv';
 import { ValidationError } from '../config/fieldErrors';
 import type { Site, SiteUser } from '../site/model';
 import { JournalStore } from '../store/journalStore';
+import { migrateState } from '../store/stateVersion';
 import { hashPassword, passwordIssues, verifyPassword } from './passwords';
 
 export const SESSION_LIFETIME_MS = 8 * 60 * 60 * 1000;
@@ -76,6 +77,9 @@ interface Failures {
   lastAt: number;
 }
 
+/** Layout changes of sessions.jsonl, oldest first (see store/stateVersion.ts). */
+const SESSION_STATE_MIGRATIONS = [async () => undefined];
+
 const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 export class SiteSessions {
@@ -92,6 +96,10 @@ export class SiteSessions {
   static async open(options: SiteSessionsOptions): Promise<SiteSessions> {
     await fs.mkdir(options.stateDir, { recursive: true, mode: 0o700 });
     const journal = new JournalStore({ path: path.join(options.stateDir, 'sessions.jsonl'), now: options.now ?? Date.now });
+    await migrateState(new Keyv({ store: journal.view(), namespace: 'meta' }), journal.path, SESSION_STATE_MIGRATIONS).catch(async (error: unknown) => {
+      await journal.disconnect();
+      throw error;
+    });
     const sessions = new Keyv<StoredSession>({ store: journal, namespace: 'session' });
     const failures = new Keyv<Failures>({ store: journal.view(), namespace: 'failures' });
     return new SiteSessions(options, journal, sessions, failures);

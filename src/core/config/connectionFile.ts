@@ -130,11 +130,16 @@ export const baseAddressSchema = z.unknown().transform((value, ctx) => {
   ctx.addIssue({ code: 'custom', message: checked.message, input: value });
   return z.NEVER;
 });
-const addressList = z.array(baseAddressSchema, mustBe('a list of URLs', 'missing'))
-  .max(LIMITS.urlsPerList, `must hold at most ${LIMITS.urlsPerList} URLs`);
-const addressLists = Object.fromEntries(BASE_ADDRESS_KEYS.map((key) => [key, REQUIRED_ADDRESS_KEYS.includes(key)
-  ? addressList.min(1, 'must hold at least one URL')
-  : addressList.optional()])) as Record<BaseAddressKey, typeof addressList | z.ZodOptional<typeof addressList>>;
+// Counts are checked with problem(), not .min()/.max(): zod runs those on anything with a
+// length, so a string given for a list would also be "too short".
+const addressList = (required: boolean) => z.array(baseAddressSchema, mustBe('a list of URLs', 'missing')).superRefine(problem((list) => {
+  if (required && list.length === 0) return 'must hold at least one URL';
+  return list.length > LIMITS.urlsPerList ? `must hold at most ${LIMITS.urlsPerList} URLs` : undefined;
+}));
+const addressLists = Object.fromEntries(BASE_ADDRESS_KEYS.map((key) => [
+  key,
+  REQUIRED_ADDRESS_KEYS.includes(key) ? addressList(true) : addressList(false).optional(),
+])) as Record<BaseAddressKey, ReturnType<typeof addressList> | z.ZodOptional<ReturnType<typeof addressList>>>;
 
 function keyPart(part: (typeof RSA_PRIVATE_PARTS)[number]) {
   const absent = `missing — ${part === 'n' || part === 'e' ? 'the public key is incomplete' : 'the key must include its private parts'}`;
@@ -191,7 +196,7 @@ export const connectionFileSchema = z.object({
       return print.length > LIMITS.thumbprintLength ? `is too long (at most ${LIMITS.thumbprintLength} characters)` : undefined;
     })),
     mustBe('a list of strings', 'missing'),
-  ).max(LIMITS.thumbprints, `must hold at most ${LIMITS.thumbprints} thumbprints`),
+  ).superRefine(problem((prints) => (prints.length > LIMITS.thumbprints ? `must hold at most ${LIMITS.thumbprints} thumbprints` : undefined))),
   ...addressLists,
   ServicePrincipalKey: servicePrincipalKeySchema,
 }, mustBe('a JSON object with the connection fields')).superRefine((file, ctx) => {

@@ -5,6 +5,7 @@
 // one place only and must not drift.
 import path from 'node:path';
 import type { ActivityFile, ActivityInput, ActivityRecord, ActivityTrail } from '../audit/activityTrail';
+import type { SessionEvent } from '../auth/siteSessions';
 import type { AccountInfo } from '../config/connectionFile';
 import type { PrivilegeDefinition } from '../config/privileges';
 import type { CameraExportOutcome, OperatorExportMedia } from '../export';
@@ -30,6 +31,48 @@ const UPLOAD_ENDINGS = ['uploadCompleted', 'uploadCanceled', 'uploadFailed'] as 
 
 export class ActivityRecorder implements RequestRecorder {
   constructor(private readonly trail: ActivityTrail) {}
+
+  // ---------------------------------------------------------------------------
+  // Site users: sign-in, sessions, passwords, refusals
+
+  async sessionEvent(e: SessionEvent): Promise<void> {
+    switch (e.kind) {
+      case 'signedIn':
+        await this.record({ type: 'userSignedIn', summary: `${e.user.name} signed in (${clean(e.client)}${e.method === 'ticket' ? ', one-time sign-in' : ''})`, user: e.user.name, details: { client: clean(e.client), method: e.method } });
+        return;
+      case 'signedOut':
+        await this.record({ type: 'userSignedOut', summary: `${e.user} signed out (${clean(e.client)})`, user: e.user, details: { client: clean(e.client) } });
+        return;
+      case 'signInRefused': {
+        const name = clean(e.name);
+        const why = {
+          wrongPassword: `wrong password (${e.failures} in a row)`,
+          unknownUser: 'no site user of that name',
+          noPassword: 'no password is set',
+          throttled: `too many wrong passwords (${e.failures}); asked to wait`,
+          locked: `locked after ${e.failures} wrong passwords`,
+          badTicket: 'the one-time sign-in ticket is not valid',
+        }[e.reason];
+        await this.record({ type: 'signInRefused', summary: `Sign-in refused for ${JSON.stringify(name)}: ${why}`, user: name, details: { reason: e.reason, client: clean(e.client), failures: e.failures } });
+        return;
+      }
+      case 'sessionRefused': {
+        const why = { none: 'no session', invalid: 'the session is not valid', expired: 'the session has expired' }[e.reason];
+        await this.record({ type: 'commandRefused', summary: `Command ${e.command} refused: ${why}`, details: { command: e.command, reason: e.reason } });
+        return;
+      }
+      case 'passwordSet':
+        await this.record({ type: 'passwordChanged', summary: e.own ? `${e.by} changed their password` : `${e.by} set the password of ${e.user.name}`, user: e.by, details: { siteUser: e.user.name } });
+        return;
+      case 'lockoutCleared':
+        await this.record({ type: 'signInLockoutCleared', summary: `${e.by} cleared the sign-in lockout of ${clean(e.name)}`, user: e.by, details: { siteUser: clean(e.name) } });
+        return;
+    }
+  }
+
+  async commandRefused(user: string, command: string, message: string): Promise<ActivityRecord> {
+    return this.record({ type: 'commandRefused', summary: `Command ${command} refused to ${user}: ${message}`, user, details: { command, reason: 'privilege' } });
+  }
 
   // ---------------------------------------------------------------------------
   // The role's life and configuration
@@ -318,4 +361,11 @@ function statusReason(cause: RequestStatusCause): { user: string; reason: string
 
 function filesOf(parts: readonly { name: string; bytes: number; sha256: string }[]): ActivityFile[] {
   return parts.map((p) => ({ name: p.name, bytes: p.bytes, sha256: p.sha256 }));
+}
+
+/** A name or client label from outside, fit for one line of the trail. */
+function clean(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  const one = text.replace(/[\u0000-\u001f\u007f]/g, ' ').trim();
+  return one.length > 100 ? `${one.slice(0, 99)}…` : one;
 }

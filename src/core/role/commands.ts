@@ -84,7 +84,7 @@ export const ROLE_COMMANDS = {
   'site.userNames': command({
     access: 'public',
     args: none,
-    run: async ({ role }) => role.userNames(),
+    run: async ({ role }) => role.siteUserNames(),
   }),
   'session.signIn': command({
     access: 'public',

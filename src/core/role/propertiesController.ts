@@ -89,6 +89,10 @@ export class PropertiesController {
   }
 
   /** Stored only when it differs from the one kept; answers whether it did. */
+  async hasProxyPassword(): Promise<boolean> {
+    return (await this.o.secrets.get(PROXY_PASSWORD_SECRET_KEY)) !== undefined;
+  }
+
   async adoptProxyPassword(who: string, password: string): Promise<{ changed: boolean }> {
     if ((await this.o.secrets.get(PROXY_PASSWORD_SECRET_KEY)) === password) return { changed: false };
     await this.setProxyPassword(who, password);

@@ -11,15 +11,16 @@ import { ValidationError } from '../config/fieldErrors';
 import { allowedActions, checkPrivilege, findSiteUser, type RoleAction } from '../config/privileges';
 import type { RoleProperties } from '../config/roleProperties';
 import { Emitter, type Disposable } from '../events';
-import type { CameraRegistry } from '../registry/cameraRegistry';
-import type { SelectionEntry } from '../registry/registrySelection';
+import type { CameraRegistry, CameraRegistrySnapshot } from '../registry/cameraRegistry';
+import type { SelectionEntry, SelectionKind } from '../registry/registrySelection';
 import type { RequestNotifications } from '../requests/requestNotifications';
 import type { VideoRequest } from '../requests/videoRequest';
 import type { VideoRequestDesk } from '../requests/videoRequestDesk';
-import type { SiteUser } from '../site/model';
+import type { SiteModel, SiteUser } from '../site/model';
 import type { UploadJobSnapshot } from '../uploads/uploadJob';
 import type { UploadQueue } from '../uploads/uploadQueue';
 import type { OperatorExportInput, SnapshotExportInput } from './operatorExports';
+import { RoleCommands, type RoleHost } from './commands';
 import { relayRoleEvents } from './roleEvents';
 import { closeRoleParts, openRoleParts, type RoleOptions, type RoleParts } from './roleWiring';
 import type { ConnectionSnapshot, RoleEvent, RoleSnapshot, RoleStatus, UserView } from './snapshot';
@@ -28,6 +29,24 @@ export type { OperatorExportInput, RoleOptions, SnapshotExportInput };
 
 const RECENT_ACTIVITIES = 50;
 
+/** A role opened without a runner (a CLI call, a test): nothing to stop, no log of its own. */
+const NO_HOST: RoleHost = {
+  stop: async () => {
+    throw new ValidationError('The stop command', [{ field: 'command', message: 'this role runs inside the command that opened it: it stops when that command ends' }]);
+  },
+  logTail: async () => [],
+};
+
+/** What anyone who can reach the role may see. */
+export interface PublicRoleState {
+  status: RoleStatus;
+  connection: ConnectionSnapshot['state'];
+  accountId: string | null;
+  site: { name: string };
+  pollIntervalMs: number;
+  registryCameras: number;
+}
+
 export class Role {
   private readonly events = new Emitter<RoleEvent>();
   /** Every change, for trees and webviews to render again. */
@@ -35,14 +54,15 @@ export class Role {
   private status: RoleStatus = 'stopped';
   private readonly disposables: Disposable[] = [];
   private closed = false;
+  private readonly commands: RoleCommands;
   /** Trail records that existed before this role opened (the ones after are this run's). */
   readonly recordsBeforeOpen: number;
-  readonly accounts: AccountStore;
-  readonly trail: ActivityTrail;
-  readonly registry: CameraRegistry;
-  readonly notifications: RequestNotifications;
-  readonly uploads: UploadQueue;
-  readonly requests: VideoRequestDesk;
+  private readonly accounts: AccountStore;
+  private readonly trail: ActivityTrail;
+  private readonly registry: CameraRegistry;
+  private readonly notifications: RequestNotifications;
+  private readonly uploads: UploadQueue;
+  private readonly requests: VideoRequestDesk;
 
   private constructor(
     private readonly o: RoleOptions,
@@ -55,6 +75,7 @@ export class Role {
     this.uploads = parts.uploads;
     this.requests = parts.requests;
     this.recordsBeforeOpen = this.trail.records().length;
+    this.commands = new RoleCommands(this, parts.sessions, o.host ?? NO_HOST);
   }
 
   /**
@@ -317,6 +338,184 @@ export class Role {
   }
 
   // ---------------------------------------------------------------------------
+
+  // ---------------------------------------------------------------------------
+  // The one way in for consoles, the control socket and the CLI
+
+  /** Runs a command of the command table: checks the session, then the privilege, then the arguments. */
+  execute(command: string, args: unknown, session: string | undefined, client: string): Promise<unknown> {
+    return this.commands.execute(command, args, session, client);
+  }
+
+  // ---------------------------------------------------------------------------
+  // What the command table reads (it has checked who asks)
+
+  /** What anyone who can reach the role may see: what a sign-in box needs. */
+  async publicState(): Promise<PublicRoleState> {
+    const model = await this.o.site.model();
+    const account = await this.accounts.current();
+    return {
+      status: this.status,
+      connection: this.connectionSnapshot(account !== undefined).state,
+      accountId: account?.accountId ?? null,
+      site: { name: model.name },
+      pollIntervalMs: this.pollIntervalMs,
+      registryCameras: (await this.registry.effectiveCameras()).length,
+    };
+  }
+
+  /** The site users' names, for a sign-in box. */
+  async siteUserNames(): Promise<{ id: string; name: string; displayName: string }[]> {
+    return (await this.o.site.listUsers()).map((u) => ({ id: u.id, name: u.name, displayName: u.displayName }));
+  }
+
+  siteUsers(): Promise<SiteUser[]> {
+    return this.o.site.listUsers();
+  }
+
+  /** A site user by id or login name; an unknown one is a field error. */
+  async siteUser(idOrName: string): Promise<SiteUser> {
+    const found = await findSiteUser(this.o.site, idOrName);
+    if (!found) throw new ValidationError('The user', [{ field: 'user', message: `no site user ${JSON.stringify(idOrName)}` }]);
+    return found;
+  }
+
+  async hasPassword(userId: string): Promise<boolean> {
+    return (await this.o.site.passwordHash(userId)) !== undefined;
+  }
+
+  account(): Promise<AccountInfo | undefined> {
+    return this.accounts.current();
+  }
+
+  hasProxyPassword(): Promise<boolean> {
+    return this.parts.settings.hasProxyPassword();
+  }
+
+  notificationUserIds(): string[] {
+    return [...this.notifications.userIds];
+  }
+
+  /** Federations, areas and cameras (no users): what a camera tree shows. */
+  async cameraModel(): Promise<Pick<SiteModel, 'name' | 'federations' | 'areas' | 'cameras'>> {
+    const { name, federations, areas, cameras } = await this.o.site.model();
+    return { name, federations, areas, cameras };
+  }
+
+  registrySnapshot(): Promise<CameraRegistrySnapshot> {
+    return this.registry.snapshot();
+  }
+
+  /** A selection entry by id or name. */
+  async resolveSelectionEntry(kind: SelectionKind, text: string): Promise<SelectionEntry> {
+    const model = await this.o.site.model();
+    const list: { id: string; name: string }[] = kind === 'camera' ? model.cameras : kind === 'area' ? model.areas : model.federations;
+    const found = list.find((x) => x.id === text) ?? list.find((x) => x.name === text);
+    if (!found) throw new ValidationError(`The ${kind}`, [{ field: 'id', message: `no ${kind} ${JSON.stringify(text)} on this site` }]);
+    return { kind, id: found.id };
+  }
+
+  listRequests(): VideoRequest[] {
+    return this.requests.list();
+  }
+
+  request(requestId: string): VideoRequest | undefined {
+    return this.requests.get(requestId);
+  }
+
+  /** A request by id or an unambiguous prefix (logs show 8 characters). */
+  resolveRequest(text: string): string {
+    const exact = this.requests.get(text);
+    if (exact) return exact.requestId;
+    const matches = this.requests.list().filter((r) => r.requestId.startsWith(text));
+    if (matches.length === 1) return matches[0].requestId;
+    const problem = matches.length === 0 ? `no video request ${JSON.stringify(text)} has reached this role` : `${JSON.stringify(text)} matches ${matches.length} requests; give more of the id`;
+    throw new ValidationError('The request', [{ field: 'request', message: problem }]);
+  }
+
+  /** True when the request (id or prefix) has reached this role. */
+  knowsRequest(text: string): boolean {
+    return this.requests.list().some((r) => r.requestId.startsWith(text));
+  }
+
+  /** The request and its status history: the trail's records of it, oldest first. */
+  requestDetails(requestId: string): { request: VideoRequest; history: ActivityRecord[] } {
+    const request = this.requests.get(requestId);
+    if (!request) throw new ValidationError('The request', [{ field: 'request', message: `no video request ${JSON.stringify(requestId)} has reached this role` }]);
+    return { request, history: this.trail.records().filter((r) => r.requestId === requestId) };
+  }
+
+  listUploads(): UploadJobSnapshot[] {
+    return this.uploads.snapshot();
+  }
+
+  upload(id: string): UploadJobSnapshot | undefined {
+    return this.uploads.get(id);
+  }
+
+  get uploadsThrottled(): boolean {
+    return this.uploads.isThrottled;
+  }
+
+  /** Resolves once the upload is completed, canceled or failed. */
+  whenUploadSettled(id: string): Promise<UploadJobSnapshot> {
+    return new Promise((resolve) => {
+      const check = (): boolean => {
+        const job = this.uploads.get(id);
+        if (job && (job.state === 'completed' || job.state === 'canceled' || job.state === 'failed')) {
+          sub.dispose();
+          resolve(job);
+          return true;
+        }
+        return false;
+      };
+      const sub = this.uploads.onDidChange(() => check());
+      check();
+    });
+  }
+
+  /** Removes completed and canceled uploads from the list (their trail records stay). */
+  async clearFinishedUploads(user: string): Promise<number> {
+    await this.authorize(user, 'sendEvidence');
+    return this.uploads.clearFinished();
+  }
+
+  async departments(): Promise<unknown[]> {
+    return (await this.parts.account.ensureConnection()).documents.listDepartments();
+  }
+
+  async categories(): Promise<unknown[]> {
+    return (await this.parts.account.ensureConnection()).documents.listCategories();
+  }
+
+  /** Asks the service now whether the requests in hand are still wanted (the poll does it on its own). */
+  renewLeases(): Promise<void> {
+    return this.requests.renewLeases(undefined, true);
+  }
+
+  /** The trail, newest last: `limit` records before `before` (a seq; default: the newest). */
+  async activityPage(user: string, before: number | undefined, limit: number): Promise<{ records: ActivityRecord[]; count: number; next?: number }> {
+    await this.authorize(user, 'viewConfiguration');
+    const all = this.trail.records();
+    const end = before === undefined ? all.length : Math.max(0, Math.min(all.length, before - 1));
+    const start = Math.max(0, end - limit);
+    const records = all.slice(start, end);
+    return { records, count: all.length, ...(start > 0 && records[0] ? { next: records[0].seq } : {}) };
+  }
+
+  /** Every trail record (for the runner's log and tests; consoles page with activityPage). */
+  activities(query?: ActivityQuery): readonly ActivityRecord[] {
+    return query ? this.trail.query(query) : this.trail.records();
+  }
+
+  /** The records this run wrote so far. */
+  activitiesSinceOpen(): readonly ActivityRecord[] {
+    return this.trail.records().slice(this.recordsBeforeOpen);
+  }
+
+  recordRefusal(user: string, command: string, message: string): Promise<unknown> {
+    return this.parts.recorder.commandRefused(user, command, message);
+  }
 
   private async afterOpen(): Promise<void> {
     const sink = { fire: (e: RoleEvent) => this.events.fire(e), isRunning: () => this.isRunning, connectionSnapshot: (has: boolean) => this.connectionSnapshot(has) };

@@ -5,6 +5,9 @@
 // needs the others. The queue, the desk and the exports reach the service
 // through the account's connection, which exists only once the role has
 // started. If any step fails, the journal and the lock are let go.
+import { SiteSessions } from '../auth/siteSessions';
+import { migrateState, type Migration } from '../store/stateVersion';
+import type { RoleHost } from './commands';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import Keyv from 'keyv';
@@ -62,6 +65,8 @@ export interface RoleOptions {
   /** Upload block size (default 4 MiB). */
   blockSize?: number;
   http?: Pick<HttpClientOptions, 'extraCaFile' | 'timeoutMs' | 'retry' | 'userAgent'>;
+  /** What the process hosting the role offers (the runner: stop, its log). */
+  host?: RoleHost;
 }
 
 /** What a role is made of, built and not yet started. */
@@ -85,7 +90,12 @@ export interface RoleParts {
   dispatcher: JobDispatcher;
   poller: Poller;
   activation: PrivilegeActivation;
+  /** Signed-in site users (their own journal, sessions.jsonl). */
+  sessions: SiteSessions;
 }
+
+/** Layout changes of role-state.jsonl, oldest first; its version is their count. 1: versions are kept. */
+const ROLE_STATE_MIGRATIONS: readonly Migration[] = [async () => undefined];
 
 /**
  * Builds the parts, then `compose` makes the role of them; a failure in either
@@ -103,10 +113,13 @@ export async function openRoleParts<T>(options: RoleOptions, compose: (parts: Ro
     ? await SiteLock.acquire(options.lockFile, { purpose: options.purpose ?? 'role', ...(options.controlPath ? { controlPath: options.controlPath } : {}) })
     : undefined;
   let journal: JournalStore | undefined;
+  let sessions: SiteSessions | undefined;
   try {
     journal = new JournalStore({ path: path.join(options.stateDir, 'role-state.jsonl'), now: () => clock.now() });
     if (journal.openReport.tornTail) log('role state: dropped a torn last write from a crash');
     const roleState = new Keyv({ store: journal, namespace: 'role' });
+    // Before anything reads the state: refuse a newer layout, migrate an older one.
+    await migrateState(roleState, journal.path, ROLE_STATE_MIGRATIONS);
     const properties = options.properties ?? (await storedProperties(roleState, options.stateDir));
     const accountState = new Keyv({ store: journal.view(), namespace: 'account' });
     const uploadState = new Keyv({ store: journal.view(), namespace: 'uploads' });
@@ -205,8 +218,10 @@ export async function openRoleParts<T>(options: RoleOptions, compose: (parts: Ro
     });
     const poller = new Poller({ intervalMs: () => settings.pollIntervalMs, tick: (signal, poll) => dispatcher.tick(signal, poll), clock });
     const activation = await activateRolePrivileges(roleState, options.site, new Date(clock.now()));
-    return await compose({ clock, log, lock, journal, trail, recorder, accounts, account, settings, http, uploads, registry, notifications, requests, exports, dispatcher, poller, activation });
+    sessions = await SiteSessions.open({ stateDir: options.stateDir, site: options.site, now: () => clock.now(), onEvent: (e) => recorder.sessionEvent(e) });
+    return await compose({ clock, log, lock, journal, trail, recorder, accounts, account, settings, http, uploads, registry, notifications, requests, exports, dispatcher, poller, activation, sessions });
   } catch (error) {
+    await sessions?.close().catch(() => undefined);
     await journal?.disconnect().catch(() => undefined);
     await lock?.release();
     throw error;
@@ -224,6 +239,7 @@ export async function closeRoleParts(parts: RoleParts): Promise<void> {
   parts.trail.dispose();
   parts.accounts.dispose();
   parts.http.close();
+  await parts.sessions.close();
   await parts.journal.disconnect();
   await parts.lock?.release();
 }

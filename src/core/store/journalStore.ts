@@ -219,6 +219,11 @@ export class JournalStore extends EventEmitter {
   }
 
   /** Another adapter over the same journal, for a second keyv namespace. */
+  /** The journal file. */
+  get path(): string {
+    return this.journal.file;
+  }
+
   view(): JournalStore {
     return new JournalStore(this.journal);
   }

@@ -29,7 +29,7 @@ describe('role engine (in-process, local service, real video)', function () {
     return r;
   };
   const settled = async (requestId: string) => {
-    await waitFor(`request ${requestId} at the role`, () => role.requests.get(requestId));
+    await waitFor(`request ${requestId} at the role`, () => role.request(requestId));
     return role.whenRequestSettled(requestId);
   };
 
@@ -72,15 +72,15 @@ describe('role engine (in-process, local service, real video)', function () {
 
   it('keeps the proxy password in the secret store only; a bad one is refused by field and stores nothing', async () => {
     const secretsFile = path.join(options.stateDir, 'secrets.json');
-    const trailBefore = role.trail.records().length;
+    const trailBefore = role.activities().length;
     await assert.rejects(role.setProxyPassword('mchen', 's3cret-proxy'), PrivilegeDenied);
     await role.setProxyPassword('admin', 's3cret-proxy');
     assert.equal(await options.secrets.get(PROXY_PASSWORD_SECRET_KEY), 's3cret-proxy');
     await assert.rejects(role.setProxyPassword('admin', 'bad\u0007one'), (e: Error) => e instanceof ValidationError && /proxy\.password: must not contain control characters/.test(e.message) && !e.message.includes('bad'));
     assert.equal(await options.secrets.get(PROXY_PASSWORD_SECRET_KEY), 's3cret-proxy', 'nothing stored on error');
-    const records = role.trail.records().slice(trailBefore);
+    const records = role.activities().slice(trailBefore);
     assert.deepEqual(records.map((r) => [r.type, r.summary]), [['configurationChanged', 'Proxy password changed']]);
-    assert.ok(!JSON.stringify(role.trail.records()).includes('s3cret-proxy'), 'not in the trail');
+    assert.ok(!JSON.stringify(role.activities()).includes('s3cret-proxy'), 'not in the trail');
     assert.ok(fs.readFileSync(secretsFile, 'utf8').includes('s3cret-proxy'));
     for (const f of fs.readdirSync(options.stateDir, { recursive: true }) as string[]) {
       const file = path.join(options.stateDir, f);
@@ -92,13 +92,13 @@ describe('role engine (in-process, local service, real video)', function () {
   });
 
   it('refuses every command to a user without its privilege, and changes nothing', async () => {
-    const before = role.trail.records().length;
+    const before = role.activities().length;
     await assert.rejects(role.addToSelection('tbrooks', { kind: 'area', id: AREAS.parking }), PrivilegeDenied);
     await assert.rejects(role.setProperties('mchen', { maximumBandwidthMbps: 50 }), PrivilegeDenied);
     await assert.rejects(role.sendSnapshot('jrivera', { camera: CAMERAS.lobby, at: world.at(10) }), PrivilegeDenied);
     await assert.rejects(role.approveRequest('ghost', 'whatever'), /no site user "ghost"/);
     await assert.rejects(role.verifyTrail('mchen'), PrivilegeDenied);
-    assert.equal(role.trail.records().length, before);
+    assert.equal(role.activities().length, before);
     assert.equal((await role.snapshot()).registry.effectiveCameraIds.length, 6);
     assert.deepEqual((await role.viewFor('tbrooks')).actions, []);
   });
@@ -109,7 +109,7 @@ describe('role engine (in-process, local service, real video)', function () {
     await waitFor('the notification', () => events.find((e) => e.kind === 'notification' && e.request.requestId === request.requestId));
     const note = events.find((e) => e.kind === 'notification' && e.request.requestId === request.requestId);
     assert.deepEqual(note?.kind === 'notification' && note.users.map((u) => u.name), ['mchen']);
-    assert.equal(role.requests.get(request.requestId)?.status, 'Pending');
+    assert.equal(role.request(request.requestId)?.status, 'Pending');
     await role.approveRequest('jrivera', request.requestId);
     const done = await settled(request.requestId);
     assert.equal(done.status, 'Completed');
@@ -123,9 +123,9 @@ describe('role engine (in-process, local service, real video)', function () {
 
   it('asks for a reason to deny, and sends it to the service', async () => {
     const request = await world.fileRequest({ cameras: [CAMERAS.parkingNorth], fromUtc: world.at(0), toUtc: world.at(10) });
-    await waitFor('the request at the role', () => role.requests.get(request.requestId));
+    await waitFor('the request at the role', () => role.request(request.requestId));
     await assert.rejects(role.denyRequest('admin', request.requestId, '   '), (e: Error) => e instanceof ValidationError && e.errors[0].field === 'reason');
-    assert.equal(role.requests.get(request.requestId)?.status, 'Pending', 'nothing changed');
+    assert.equal(role.request(request.requestId)?.status, 'Pending', 'nothing changed');
     await role.denyRequest('admin', request.requestId, 'Camera was out of order that day');
     const remote = await world.serviceRequest(request.requestId);
     assert.equal(remote.status, 'Denied');
@@ -142,16 +142,16 @@ describe('role engine (in-process, local service, real video)', function () {
     const result = done.result as ThumbnailJobResult;
     assert.equal(result.mimeType, 'image/jpeg');
     assert.deepEqual([...Buffer.from(result.dataBase64, 'base64').subarray(0, 3)], [0xff, 0xd8, 0xff]);
-    assert.ok(role.trail.query({ types: ['snapshotSent'], camera: CAMERAS.lobby }).length >= 1);
+    assert.ok(role.activities({ types: ['snapshotSent'], camera: CAMERAS.lobby }).length >= 1);
   });
 
   it('follows a request the requester cancels', async () => {
     const request = await world.fileRequest({ cameras: [CAMERAS.lobby], fromUtc: world.at(0), toUtc: world.at(5) });
-    await waitFor('the request at the role', () => role.requests.get(request.requestId));
+    await waitFor('the request at the role', () => role.request(request.requestId));
     await world.client.ok('POST', `${world.emulator.urls.admin}/tenant/${world.emulator.tenantId}/requests/${request.requestId}/cancel`, { reason: 'found the footage elsewhere' });
-    await role.requests.renewLeases(undefined, true);
-    assert.equal(role.requests.get(request.requestId)?.status, 'Canceled');
-    const record = role.trail.query({ types: ['requestStatusChanged'] }).find((r) => r.requestId === request.requestId);
+    await role.renewLeases();
+    assert.equal(role.request(request.requestId)?.status, 'Canceled');
+    const record = role.activities({ types: ['requestStatusChanged'] }).find((r) => r.requestId === request.requestId);
     assert.match(record?.summary ?? '', /Pending → Canceled.*found the footage elsewhere/);
   });
 
@@ -181,8 +181,8 @@ describe('role engine (in-process, local service, real video)', function () {
     assert.equal(role.properties.maximumBandwidthMbps, 10);
     const result = await role.setProperties('admin', { maximumBandwidthMbps: 25, throttlingEnabled: true });
     assert.deepEqual(result.changed.sort(), ['maximumBandwidthMbps', 'throttlingEnabled']);
-    assert.equal(role.uploads.isThrottled, true);
-    const record = role.trail.records().at(-1)!;
+    assert.equal(role.uploadsThrottled, true);
+    const record = role.activities().at(-1)!;
     assert.equal(record.type, 'configurationChanged');
     assert.equal(record.user, 'admin');
     assert.equal(record.details?.['maximumBandwidthMbps.before'], '10');
@@ -199,7 +199,7 @@ describe('role engine (in-process, local service, real video)', function () {
     });
     assert.equal(job.parts.length, 4);
     const done = await waitFor('the export upload', () => {
-      const j = role.uploads.get(job.id);
+      const j = role.upload(job.id);
       return j && (j.state === 'completed' || j.state === 'failed') ? j : undefined;
     });
     assert.equal(done.state, 'completed', done.error);
@@ -213,7 +213,7 @@ describe('role engine (in-process, local service, real video)', function () {
     });
     const shot = await role.sendSnapshot('admin', { camera: 'Parking North', at: world.at(20) });
     assert.equal(shot.parts[0].name.endsWith('.jpg'), true);
-    const recorded = role.trail.query({ types: ['uploadCompleted'] }).map((r) => r.details?.uploadJobId);
+    const recorded = role.activities({ types: ['uploadCompleted'] }).map((r) => r.details?.uploadJobId);
     assert.ok(recorded.includes(job.id));
   });
 
@@ -243,19 +243,19 @@ describe('role engine (in-process, local service, real video)', function () {
 
   it('keeps the lock of a waiting request alive, and finishes an approved request after a restart', async () => {
     const request = await world.fileRequest({ cameras: [CAMERAS.lobby, CAMERAS.parkingNorth], fromUtc: world.at(30), toUtc: world.at(50) });
-    await waitFor('the request at the role', () => role.requests.get(request.requestId));
+    await waitFor('the request at the role', () => role.request(request.requestId));
     const locked = await world.job(request.jobId);
     assert.equal(locked.state, 'Locked');
     assert.equal(locked.lockedBy, world.client.connection.ServicePrincipalId + '@' + world.client.connection.TenantId);
     await new Promise((r) => setTimeout(r, 20));
-    await role.requests.renewLeases(undefined, true);
+    await role.renewLeases();
     const renewed = await world.job(request.jobId);
     assert.ok(Date.parse(renewed.leaseExpiresUtc!) > Date.parse(locked.leaseExpiresUtc!), 'the lease was renewed');
 
     await role.approveRequest('admin', request.requestId);
     await role.close(); // in the middle of the work
     role = await open();
-    assert.equal(role.requests.get(request.requestId)?.status, 'Processing');
+    assert.equal(role.request(request.requestId)?.status, 'Processing');
     await role.start();
     const done = await role.whenRequestSettled(request.requestId);
     assert.equal(done.status, 'Completed');
@@ -268,7 +268,7 @@ describe('role engine (in-process, local service, real video)', function () {
 
   it('keeps its selection, requests and trail across a restart, and the trail verifies', async () => {
     const before = await role.snapshot();
-    const records = role.trail.records().length;
+    const records = role.activities().length;
     await role.close();
     role = await open();
     const after = await role.snapshot();
