@@ -1,8 +1,17 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, sign, verify } from 'node:crypto';
-import { parseConnectionFile, privateKeyFromJwk, checkBaseAddress, isLoopbackHost } from '../../../src/core/config/connectionFile';
+import {
+  baseAddressSchema,
+  checkBaseAddress,
+  connectionFileSchema,
+  isLoopbackHost,
+  parseConnectionFile,
+  privateKeyFromJwk,
+  tenantIdSchema,
+} from '../../../src/core/config/connectionFile';
 import type { FieldIssue } from '../../../src/core/config/fieldErrors';
 import { locateJsonError } from '../../../src/core/config/jsonText';
+import { fieldIssues } from '../../../src/core/config/schema';
 import { connectionFile, otherJwk, secretValues, testJwk, toFileText, TEST_API_KEY } from './connectionFixture';
 
 type Mutable = Record<string, unknown> & { ServicePrincipalKey: Record<string, unknown> };
@@ -205,6 +214,85 @@ describe('connection file import', () => {
       f.ServicePrincipalKey.exp = '2030-01-01T00:00:00+02:00';
     }), undefined, { now });
     assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
+  });
+
+  it('refuses a 5 MB TenantId quickly, naming the field and not quoting it', () => {
+    const huge = 'T'.repeat(5 * 1024 * 1024);
+    const started = Date.now();
+    const result = parseConnectionFile(mutated((f) => (f.TenantId = huge)), undefined, { now });
+    assert.ok(Date.now() - started < 2000, 'a huge id must not take long to refuse');
+    assert.equal(result.ok, false);
+    assert.deepEqual(result.errors, [{ field: 'TenantId', message: `is too long (at most 128 characters; found ${huge.length})` }]);
+    // It is not quoted anywhere either (the key id warning names the TenantId when it can).
+    assert.ok(JSON.stringify(result).length < 2000);
+  });
+
+  it('bounds ids, URLs, the API key and the key, each by field', () => {
+    const cases: { change: (f: Mutable) => void; field: string; message: RegExp }[] = [
+      { change: (f) => (f.TenantId = 'tenant/123'), field: 'TenantId', message: /^must hold only letters, digits and \. _ : -$/ },
+      { change: (f) => (f.TenantId = 'ten ant'), field: 'TenantId', message: /^must hold only letters, digits/ },
+      { change: (f) => (f.ServicePrincipalId = '1'.repeat(129)), field: 'ServicePrincipalId', message: /^is too long \(at most 128 characters; found 129\)$/ },
+      { change: (f) => (f.ServicePrincipalId = '15\u00e91'), field: 'ServicePrincipalId', message: /^must hold only letters, digits/ },
+      { change: (f) => (f.ApiBaseAddresses = [`https://api.example/${'a'.repeat(2048)}`]), field: 'ApiBaseAddresses[0]', message: /^is too long \(at most 2048 characters\)$/ },
+      { change: (f) => (f.CaseServiceBaseAddresses = Array.from({ length: 33 }, (_, i) => `https://case${i}.example`)), field: 'CaseServiceBaseAddresses', message: /^must hold at most 32 URLs$/ },
+      { change: (f) => (f.ApiBaseAddresses = 'x'.repeat(40)), field: 'ApiBaseAddresses', message: /^must be a list of URLs; found a string$/ },
+      { change: (f) => (f.APIKey = `${TEST_API_KEY}\r\nX-Injected: 1`), field: 'APIKey', message: /^must not contain control characters/ },
+      { change: (f) => (f.APIKey = TEST_API_KEY.repeat(200)), field: 'APIKey', message: /^is too long \(at most 4096 characters\)$/ },
+      { change: (f) => (f.CertificateThumbprints = ['A'.repeat(129)]), field: 'CertificateThumbprints[0]', message: /^is too long \(at most 128 characters\)$/ },
+      { change: (f) => (f.CertificateThumbprints = Array.from({ length: 65 }, () => 'A'.repeat(40))), field: 'CertificateThumbprints', message: /^must hold at most 64 thumbprints$/ },
+      { change: (f) => (f.ServicePrincipalKey.kid = `urn:service:tenant123:${'S'.repeat(600)}:151`), field: 'ServicePrincipalKey.kid', message: /^is too long \(at most 512 characters\)$/ },
+      { change: (f) => (f.ServicePrincipalKey.kid = 'urn:service:tenant123:Site\nA:151'), field: 'ServicePrincipalKey.kid', message: /^must not contain control characters$/ },
+      { change: (f) => (f.ServicePrincipalKey.d = 'A'.repeat(4097)), field: 'ServicePrincipalKey.d', message: /^is too long \(at most 4096 characters\)$/ },
+    ];
+    const all: FieldIssue[] = [];
+    for (const c of cases) {
+      const errors = errorsOf(mutated(c.change), undefined, now, c.field);
+      all.push(...errors);
+      assert.match(messageFor(errors, c.field), c.message, `case ${c.field}`);
+      assert.equal(errors.length, 1, `case ${c.field} should give one error, got ${JSON.stringify(errors)}`);
+    }
+    assertNoSecrets(all);
+  });
+
+  it('accepts the ids the service and the emulator issue', () => {
+    for (const [tenant, id] of [['tenant-local', '151'], ['3f2a9c1e-5b7d-4e6f-8a0b-1c2d3e4f5a6b', '9'], ['site.a_b', 'sp:1'], ['T'.repeat(128), '1'.repeat(128)]] as const) {
+      const result = parseConnectionFile(mutated((f) => {
+        f.TenantId = tenant;
+        f.ServicePrincipalId = id;
+      }), undefined, { now });
+      assert.ok(result.ok, `${tenant} / ${id}: ${JSON.stringify(!result.ok && result.errors)}`);
+      assert.equal(result.account.clientId, `${id}@${tenant}`);
+    }
+  });
+
+  it('keeps the messages in field order and the case-sensitivity hint with the schema', () => {
+    const errors = errorsOf(mutated((f) => {
+      f.apiKey = f.APIKey;
+      delete f.APIKey;
+      delete f.KeyStoreBaseAddresses;
+      f.DisableEncryption = 'no';
+      f.ServicePrincipalKey.e = 3;
+    }), undefined, now);
+    assert.deepEqual(errors, [
+      { field: 'DisableEncryption', message: 'must be true or false; found a string' },
+      { field: 'APIKey', message: "missing (found 'apiKey': field names are case-sensitive)" },
+      // Required because DisableEncryption is not true: a check of the whole file, put with its field.
+      { field: 'KeyStoreBaseAddresses', message: 'missing' },
+      { field: 'ServicePrincipalKey.e', message: 'must be a base64url string; found a number' },
+    ]);
+  });
+
+  it('exports the schema: the same field messages without the file-level checks', () => {
+    const file = connectionFile();
+    assert.ok(connectionFileSchema.safeParse(file).success);
+    const result = connectionFileSchema.safeParse({ ...file, TenantId: 5, ApiBaseAddresses: ['ftp://x'] });
+    assert.ok(!result.success);
+    assert.deepEqual(fieldIssues(result.error, '(file)'), [
+      { field: 'TenantId', message: 'must be a string; found a number (write it in quotes: "5")' },
+      { field: 'ApiBaseAddresses[0]', message: 'must be an https:// URL; found ftp://' },
+    ]);
+    assert.equal(tenantIdSchema.safeParse('tenant-local').success, true);
+    assert.equal(baseAddressSchema.parse('https://api.example/v1/'), 'https://api.example/v1');
   });
 
   it('knows loopback hosts', () => {

@@ -3,11 +3,13 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import type { FieldIssue } from '../../../src/core/config/fieldErrors';
+import { fieldIssues } from '../../../src/core/config/schema';
 import {
   PROXY_PASSWORD_SECRET_KEY,
   prepareArchiveFolder,
   proxyHostProblem,
   roleProxyOf,
+  rolePropertiesSchema,
   saveProxyPassword,
   validateRoleProperties,
 } from '../../../src/core/config/roleProperties';
@@ -134,6 +136,35 @@ describe('role properties', () => {
     assert.ok(result.ok);
     assert.deepEqual(result.value.proxy, { enabled: true, host: '10.0.0.8', port: 3128, username: 'site' });
     assert.match(result.warnings.find((w) => w.field === 'maximumBandwidthMbps')?.message ?? '', /unlike the vendor role/);
+  });
+
+  it('keeps "required when the proxy is on" with the host, before the user name', () => {
+    assert.deepEqual(errorsOf({ archiveDestinationFolder: '/a', proxy: { enabled: true, host: 5, port: 2.5, username: 'a:b' } }), [
+      { field: 'proxy.port', message: 'must be a whole number; found 2.5' },
+      { field: 'proxy.host', message: 'must be a string; found a number' },
+      { field: 'proxy.host', message: 'required when the proxy is on' },
+      { field: 'proxy.username', message: "must not contain ':' (basic authentication cannot carry it)" },
+    ]);
+    assert.deepEqual(errorsOf({ archiveDestinationFolder: '/a', proxy: { enabled: true, host: '   ' } }), [
+      { field: 'proxy.host', message: 'required when the proxy is on' },
+    ]);
+  });
+
+  it('exports its schema for other callers, with the same messages and the stored field order', () => {
+    const parsed = rolePropertiesSchema.safeParse({ archiveDestinationFolder: '/a/', proxy: { host: ' proxy ' } });
+    assert.ok(parsed.success);
+    assert.equal(parsed.data.archiveDestinationFolder, '/a');
+    assert.equal(parsed.data.proxy.host, 'proxy');
+    const refused = rolePropertiesSchema.safeParse({ pollingIntervalSeconds: 12.5 });
+    assert.ok(!refused.success);
+    assert.deepEqual(fieldIssues(refused.error, '(properties)'), [
+      { field: 'pollingIntervalSeconds', message: 'must be a whole number of seconds; found 12.5' },
+      { field: 'archiveDestinationFolder', message: 'required: an absolute folder path' },
+    ]);
+    const result = validateRoleProperties({ maximumBandwidthMbps: 5, archiveDestinationFolder: '/a', pollingIntervalSeconds: 60 });
+    assert.ok(result.ok);
+    assert.deepEqual(Object.keys(result.value), ['pollingIntervalSeconds', 'archiveDestinationFolder', 'proxy', 'throttlingEnabled', 'maximumBandwidthMbps']);
+    assert.deepEqual(Object.keys(result.value.proxy), ['enabled', 'host', 'port', 'username']);
   });
 
   it('validates proxy hosts: IPv4 or host name', () => {
