@@ -282,6 +282,14 @@ export class ActivityTrail {
     return next;
   }
 
+  /** `limit` records before seq `before` (default: the newest), oldest first; `next` pages further back. */
+  page(before: number | undefined, limit: number): { records: ActivityRecord[]; count: number; next?: number } {
+    const end = before === undefined ? this.all.length : Math.max(0, Math.min(this.all.length, before - 1));
+    const start = Math.max(0, end - limit);
+    const records = this.all.slice(start, end);
+    return { records, count: this.all.length, ...(start > 0 && records[0] ? { next: records[0].seq } : {}) };
+  }
+
   query(q: ActivityQuery = {}): ActivityRecord[] {
     return this.all.filter((r) => {
       const t = Date.parse(r.time);

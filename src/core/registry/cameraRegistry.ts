@@ -4,6 +4,7 @@
 // cameras for a UI to render.
 import type Keyv from 'keyv';
 import type { DiscoveredCamera, DiscoveryJobResult } from '../clearance/api';
+import { ValidationError } from '../config/fieldErrors';
 import { Emitter } from '../events';
 import type { Camera, Site, SiteModel } from '../site/model';
 import { RegistrySelection, type SelectionEntry, type SelectionKind } from './registrySelection';
@@ -89,6 +90,15 @@ export class CameraRegistry {
   /** Removes an entry; SelectionRefused for a camera or area held by a selected area or federation. */
   remove(entry: SelectionEntry): Promise<SelectionChange | undefined> {
     return this.change('removed', entry, (s, model) => s.remove(entry, model));
+  }
+
+  /** A selection entry by id or name; an unknown one is a field error. */
+  async resolveEntry(kind: SelectionKind, text: string): Promise<SelectionEntry> {
+    const model = await this.site.model();
+    const list: { id: string; name: string }[] = kind === 'camera' ? model.cameras : kind === 'area' ? model.areas : model.federations;
+    const found = list.find((x) => x.id === text) ?? list.find((x) => x.name === text);
+    if (!found) throw new ValidationError(`The ${kind}`, [{ field: 'id', message: `no ${kind} ${JSON.stringify(text)} on this site` }]);
+    return { kind, id: found.id };
   }
 
   async effectiveCameras(): Promise<Camera[]> {

@@ -123,6 +123,21 @@ export class VideoRequestDesk {
     return this.requests.get(requestId) ?? [...this.requests.values()].find((r) => r.jobId === requestId);
   }
 
+  /** A request by id, job id, or an unambiguous prefix (logs show 8 characters); otherwise a field error. */
+  resolve(text: string): string {
+    const exact = this.get(text);
+    if (exact) return exact.requestId;
+    const matches = this.list().filter((r) => r.requestId.startsWith(text));
+    if (matches.length === 1) return matches[0].requestId;
+    const problem = matches.length === 0 ? `no video request ${JSON.stringify(text)} has reached this role` : `${JSON.stringify(text)} matches ${matches.length} requests; give more of the id`;
+    throw new ValidationError('The request', [{ field: 'request', message: problem }]);
+  }
+
+  /** True when a request with this id (or id prefix) has reached the role. */
+  knows(text: string): boolean {
+    return this.list().some((r) => r.requestId.startsWith(text));
+  }
+
   /** Resumes what a stop left: requests being processed go on, locks are kept alive. */
   start(): void {
     for (const r of this.requests.values()) if (r.status === 'Processing') this.startWork(r.requestId);

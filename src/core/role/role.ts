@@ -406,13 +406,8 @@ export class Role {
     return this.registry.snapshot();
   }
 
-  /** A selection entry by id or name. */
-  async resolveSelectionEntry(kind: SelectionKind, text: string): Promise<SelectionEntry> {
-    const model = await this.o.site.model();
-    const list: { id: string; name: string }[] = kind === 'camera' ? model.cameras : kind === 'area' ? model.areas : model.federations;
-    const found = list.find((x) => x.id === text) ?? list.find((x) => x.name === text);
-    if (!found) throw new ValidationError(`The ${kind}`, [{ field: 'id', message: `no ${kind} ${JSON.stringify(text)} on this site` }]);
-    return { kind, id: found.id };
+  resolveSelectionEntry(kind: SelectionKind, text: string): Promise<SelectionEntry> {
+    return this.registry.resolveEntry(kind, text);
   }
 
   listRequests(): VideoRequest[] {
@@ -423,19 +418,12 @@ export class Role {
     return this.requests.get(requestId);
   }
 
-  /** A request by id or an unambiguous prefix (logs show 8 characters). */
   resolveRequest(text: string): string {
-    const exact = this.requests.get(text);
-    if (exact) return exact.requestId;
-    const matches = this.requests.list().filter((r) => r.requestId.startsWith(text));
-    if (matches.length === 1) return matches[0].requestId;
-    const problem = matches.length === 0 ? `no video request ${JSON.stringify(text)} has reached this role` : `${JSON.stringify(text)} matches ${matches.length} requests; give more of the id`;
-    throw new ValidationError('The request', [{ field: 'request', message: problem }]);
+    return this.requests.resolve(text);
   }
 
-  /** True when the request (id or prefix) has reached this role. */
   knowsRequest(text: string): boolean {
-    return this.requests.list().some((r) => r.requestId.startsWith(text));
+    return this.requests.knows(text);
   }
 
   /** The request and its status history: the trail's records of it, oldest first. */
@@ -457,21 +445,8 @@ export class Role {
     return this.uploads.isThrottled;
   }
 
-  /** Resolves once the upload is completed, canceled or failed. */
   whenUploadSettled(id: string): Promise<UploadJobSnapshot> {
-    return new Promise((resolve) => {
-      const check = (): boolean => {
-        const job = this.uploads.get(id);
-        if (job && (job.state === 'completed' || job.state === 'canceled' || job.state === 'failed')) {
-          sub.dispose();
-          resolve(job);
-          return true;
-        }
-        return false;
-      };
-      const sub = this.uploads.onDidChange(() => check());
-      check();
-    });
+    return this.uploads.whenSettled(id);
   }
 
   /** Removes completed and canceled uploads from the list (their trail records stay). */
@@ -493,14 +468,10 @@ export class Role {
     return this.requests.renewLeases(undefined, true);
   }
 
-  /** The trail, newest last: `limit` records before `before` (a seq; default: the newest). */
-  async activityPage(user: string, before: number | undefined, limit: number): Promise<{ records: ActivityRecord[]; count: number; next?: number }> {
+  /** The trail page by page, newest first: see ActivityTrail.page. */
+  async activityPage(user: string, before: number | undefined, limit: number): Promise<ReturnType<ActivityTrail['page']>> {
     await this.authorize(user, 'viewConfiguration');
-    const all = this.trail.records();
-    const end = before === undefined ? all.length : Math.max(0, Math.min(all.length, before - 1));
-    const start = Math.max(0, end - limit);
-    const records = all.slice(start, end);
-    return { records, count: all.length, ...(start > 0 && records[0] ? { next: records[0].seq } : {}) };
+    return this.trail.page(before, limit);
   }
 
   /** Every trail record (for the runner's log and tests; consoles page with activityPage). */

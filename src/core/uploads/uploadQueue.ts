@@ -219,6 +219,21 @@ export class UploadQueue {
     return job && this.meter.snapshotOf(job);
   }
 
+  /** Resolves once the job is completed, canceled or failed. */
+  whenSettled(id: string): Promise<UploadJobSnapshot> {
+    return new Promise((resolve) => {
+      const check = (): void => {
+        const job = this.get(id);
+        if (job && (job.state === 'completed' || job.state === 'canceled' || job.state === 'failed')) {
+          sub.dispose();
+          resolve(job);
+        }
+      };
+      const sub = this.onDidChange(check);
+      check();
+    });
+  }
+
   /** Every job, oldest first. */
   snapshot(): UploadJobSnapshot[] {
     return [...this.jobs.values()].map((j) => this.meter.snapshotOf(j));

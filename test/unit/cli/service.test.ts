@@ -214,7 +214,7 @@ describe('the role as a service (run --detach, control protocol v1, signed-in us
     assert.ok(!seenA.length || messages.filter((m) => m.type === 'event').at(-1)!.seq! < seenA.at(-1)!.seq, 'it missed the end');
     const log = fs.readFileSync(path.join(stateDir, 'role.log'), 'utf8').split('\n');
     const cut = log.findIndex((l) => /control: disconnected .*slow consumer/.test(l));
-    const lastUpload = log.findLastIndex((l) => /activity #\d+ uploadCompleted/.test(l));
+    const lastUpload = log.length - 1 - [...log].reverse().findIndex((l) => /activity #\d+ uploadCompleted/.test(l));
     assert.ok(cut > 0 && cut < lastUpload, 'disconnected before the last upload completed');
     assert.equal(a.closed || b.closed, false, 'the healthy clients stay connected');
   });
