@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { hashPassword, passwordIssues } from '../core/auth/passwords';
 import { writeSignInTicket } from '../core/auth/siteSessions';
 import { FileSecretStore } from '../core/config/secretStore';
+import { reportListenerErrors } from '../core/events';
 import { ValidationError, formatIssues } from '../core/config/fieldErrors';
 import { validateRoleProperties, type RoleProperties } from '../core/config/roleProperties';
 import { ControlClient, controlPathFor, isControlError } from '../core/control';
@@ -251,6 +252,7 @@ async function run(values: Values, argv: string[]): Promise<number> {
     const file = new RotatingLog(path.resolve(values['log-file']));
     logSink = (line) => file.write(line);
   }
+  reportListenerErrors((error) => log(`an event listener failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`));
   const passwordFile = values['proxy-password-file'];
   const password = passwordFile !== undefined ? await readProxyPassword(passwordFile) : undefined;
   const host = new RunnerHost(values['log-file'] ? path.resolve(values['log-file']) : undefined);

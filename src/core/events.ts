@@ -7,8 +7,24 @@ export interface Disposable {
 
 export type Listener<T> = (event: T) => void;
 
+/** Where a listener's exception goes; the runner and the console log it. */
+export type ListenerErrorReporter = (error: unknown) => void;
+
+let defaultReporter: ListenerErrorReporter = (error) => {
+  process.emitWarning(`An event listener failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`, 'ListenerError');
+};
+
+/** Sets where listener exceptions of emitters without a reporter of their own go. */
+export function reportListenerErrors(reporter: ListenerErrorReporter): Disposable {
+  const previous = defaultReporter;
+  defaultReporter = reporter;
+  return { dispose: () => (defaultReporter = previous) };
+}
+
 export class Emitter<T> {
   private readonly listeners = new Set<Listener<T>>();
+
+  constructor(private readonly onListenerError?: ListenerErrorReporter) {}
 
   /** Subscribe; the returned handle unsubscribes. */
   readonly event = (listener: Listener<T>): Disposable => {
@@ -20,8 +36,9 @@ export class Emitter<T> {
     for (const listener of [...this.listeners]) {
       try {
         listener(event);
-      } catch {
-        // A faulty listener must not stop the engine or the other listeners.
+      } catch (error) {
+        // A faulty listener must not stop the engine or the other listeners, nor go unseen.
+        (this.onListenerError ?? defaultReporter)(error);
       }
     }
   }

@@ -182,7 +182,12 @@ export const ROLE_COMMANDS = {
   'account.import': command({
     access: 'changeConfiguration',
     args: z.object({ text: z.string({ error: 'must be the text of the connection file' }).max(1024 * 1024, 'a connection file is at most 1 MiB'), source: text(500).optional() }).strict(),
-    run: async ({ role, caller }, a) => role.importConnectionFile(caller!.user.id, a.text, a.source),
+    run: async ({ role, caller }, a) => {
+      const result = await role.importConnectionFile(caller!.user.id, a.text, a.source);
+      // Refused as a validation error, so that a form marks each field of the file.
+      if (!result.ok) throw new ValidationError(`The connection file${a.source ? ` ${a.source}` : ''}`, result.errors);
+      return result;
+    },
   }),
   'account.disconnect': command({
     access: 'changeConfiguration',

@@ -230,4 +230,23 @@ describe('the role as a service (run --detach, control protocol v1, signed-in us
     assert.match(log, /stop asked by admin: stopping[\s\S]*activity #\d+ roleStopped[\s\S]*stopped\n$/);
     assert.equal(fs.existsSync(socketPath), false, 'no socket left behind');
   });
+
+  it('serves its socket without an account, so that a console can import one; then it polls', async () => {
+    const fresh = path.join(world.dir, 'fresh-state');
+    const started = await cli('run', '--detach', '--site', site, '--state', fresh, '--poll-interval', '0.3');
+    assert.equal(started.code, 0, started.stderr);
+    const c = await ControlClient.connect(controlPathFor(fresh), { client: 'console' });
+    clients.push(c);
+    const before = await c.request<{ status: string; accountId: string | null; connection: string }>('role.state');
+    assert.deepEqual([before.status, before.accountId, before.connection], ['stopped', null, 'notConnected']);
+    const session = await signIn(c, 'admin');
+    const text = fs.readFileSync(world.connectionFile, 'utf8');
+    const broken = await c.request('account.import', { text: text.slice(0, 40) }, session).then(() => undefined, (e: ControlError) => e);
+    assert.equal(broken?.code, 'ValidationFailed');
+    const imported = await c.request<{ ok: boolean }>('account.import', { text, source: 'Local-Role.json' }, session);
+    assert.equal(imported.ok, true);
+    await waitFor('the role running', async () => (await c.request<{ status: string }>('role.state')).status === 'running');
+    assert.equal((await c.request<{ accountId: string }>('role.state')).accountId, world.emulator.tenantId);
+    assert.equal((await cli('stop', '--site', site, '--state', fresh, ...as('admin'))).code, 0);
+  });
 });
