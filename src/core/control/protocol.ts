@@ -158,6 +158,16 @@ export const ERROR_CODES = [
   'ServiceTimeout',
   'TokenRefused',
   'SecretFileError',
+  'UnknownCommand',
+  'StateTooNew',
+  // Sessions (src/core/auth/siteSessions.ts)
+  'SessionRequired',
+  'SessionInvalid',
+  'SessionExpired',
+  'SignInRefused',
+  'SignInThrottled',
+  'SignInLocked',
+  'NoPasswordSet',
   // SiteError codes (src/core/site/model.ts), kept as they are
   'SiteFileMissing',
   'SiteFileInvalid',

@@ -61,6 +61,20 @@ describe('local service as a process: command line', function () {
     if (child) await stopChild(child, location);
     fs.rmSync(location, { recursive: true, force: true });
   });
+  // The tests below build on each other in a whole run; each also runs alone
+  // (`--grep "<title>"`): what an earlier test would have left, it makes itself.
+  const siteAFile = (): string => path.join(location, 'connections', 'Site_A.json');
+  /** The account "account create…" makes offline, made here when that test did not run. */
+  async function ensureSiteA(): Promise<void> {
+    if (fs.existsSync(siteAFile())) return;
+    const out = await runCli(['account', 'create', '--name', 'Site A', '--location', location]);
+    assert.equal(out.code, 0, out.stderr);
+  }
+  /** The service "starts on loopback…" leaves running; started here (with --demo, no faults) when that test did not run. */
+  async function runningChild(): Promise<ChildService> {
+    child ??= await startChild(['start', '--location', location, '--port', '0', '--demo', '1']);
+    return child;
+  }
 
   it('account create writes a connection file with every field of §3 and an RSA-2048 key', async () => {
     const missing = await runCli(['account', 'create', '--location', location]);
@@ -89,6 +103,7 @@ describe('local service as a process: command line', function () {
   });
 
   it('starts on loopback with --port 0, prints its URLs and connection file, and observes every --fault flag', async () => {
+    await ensureSiteA();
     child = await startChild([
       'start',
       '--location',
@@ -124,7 +139,7 @@ describe('local service as a process: command line', function () {
     for (const label of ['OpenID config', 'document store', 'key store', 'agent service', 'registry', 'admin']) assert.ok(child.printed[label]?.startsWith(child.baseUrl), label);
 
     // The account made offline now points at the running service.
-    const siteA = new ServiceClient(readJson<ConnectionFile>(path.join(location, 'connections', 'Site_A.json')), systemClock);
+    const siteA = new ServiceClient(readJson<ConnectionFile>(siteAFile()), systemClock);
     assert.equal(siteA.api, child.baseUrl);
     const token = await siteA.requestToken();
     assert.equal(token.status, 200);
@@ -162,8 +177,9 @@ describe('local service as a process: command line', function () {
   });
 
   it('request create files a request for registry cameras; account create goes through the running service; --demo files requests', async () => {
-    const c = new ServiceClient(readJson<ConnectionFile>(child!.connectionFilePath), systemClock);
-    const agentUrl = `${child!.baseUrl}/agentservice/api/v1/tenant/${c.tenantId}`;
+    const service = await runningChild();
+    const c = new ServiceClient(readJson<ConnectionFile>(service.connectionFilePath), systemClock);
+    const agentUrl = `${service.baseUrl}/agentservice/api/v1/tenant/${c.tenantId}`;
     await publishCameras(c, agentUrl, [
       { id: 'cam-1', name: 'Lobby', location: 'Main entrance' },
       { id: 'cam-2', name: 'Dock' },
@@ -198,7 +214,7 @@ describe('local service as a process: command line', function () {
   });
 
   it('stops on SIGTERM with its Azurite, and removes its runtime file', async () => {
-    await stopChild(child!, location);
+    await stopChild(await runningChild(), location);
     assert.equal(fs.existsSync(path.join(location, RUNTIME_FILE)), false);
     child = undefined;
   });
