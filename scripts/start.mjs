@@ -680,6 +680,10 @@ async function main() {
   lines.push(row('connection file', service.connectionFilePath));
   lines.push(row('', `SECRET: it holds the integration's private key. Owner-only (mode ${mode}); never share or commit it.`));
   lines.push(row('site folder', `${dirs.site} (${site.name}: ${site.cameras} cameras, ${site.recordings} recording files)`));
+  const passwordsFile = path.join(dirs.site, 'sample-passwords.json');
+  lines.push(row('site users', existsSync(passwordsFile)
+    ? `admin, mchen, jrivera, tbrooks; their passwords: ${passwordsFile} (owner-only)`
+    : `set a password with: node dist/cli.js users set-password admin --site ${dirs.site}`));
   lines.push(row('workspace', `${dirs.location} (clearance.site.folder is set in its .vscode/settings.json)`));
   lines.push(row('demo requests', opts.demoSeconds > 0
     ? `every ${opts.demoSeconds} s, once cameras are published to the service's registry`
