@@ -147,7 +147,11 @@ export const ROLE_COMMANDS = {
   'users.clearLockout': command({
     access: 'changeConfiguration',
     args: z.object({ user: id('site user') }).strict(),
-    run: async ({ sessions, caller }, a) => ({ cleared: await sessions.clearLockout(caller!.user.name, a.user) }),
+    run: async ({ role, sessions, caller }, a) => {
+      // Failures are kept by the name that was typed, which may be no user's.
+      const user = await role.siteUser(a.user).catch(() => undefined);
+      return { cleared: await sessions.clearLockout(caller!.user.name, user?.name ?? a.user) };
+    },
   }),
 
   // -- the role process --------------------------------------------------------
@@ -401,13 +405,15 @@ export class UnknownCommand extends Error {
   }
 }
 
-/** zod's issues as our field issues: `cameras[0]`, `caseTarget.name`. */
+/** zod's issues as our field issues (`cameras[0]`, `caseTarget.name`), the first one of each field. */
 export function zodIssues(error: z.ZodError): FieldIssue[] {
+  const seen = new Set<string>();
+  // zod runs length checks even on a value of the wrong type (an array for a string): one message a field.
   return error.issues.map((issue) => {
     const field = issue.path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
     const message = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : issue.message;
     return { field: field || '(arguments)', message };
-  });
+  }).filter((i) => !seen.has(i.field) && seen.add(i.field));
 }
 
 function uploadAction(act: (role: Role, user: string, jobId: string) => Promise<void>) {

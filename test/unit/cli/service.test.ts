@@ -143,6 +143,18 @@ describe('the role as a service (run --detach, control protocol v1, signed-in us
     assert.equal(wrongCli.code, 1);
     assert.match(wrongCli.stderr, /SignInRefused: Wrong user name or password\./);
 
+    // A one-time sign-in, as `npm start` gives its console: no password typed, the file gone once used.
+    const ticketFile = path.join(world.dir, 'console-sign-in');
+    const issued = await cli('users', 'sign-in-ticket', 'admin', '--site', site, '--out', ticketFile);
+    assert.equal(issued.code, 0, issued.stderr);
+    assert.equal(fs.statSync(ticketFile).mode & 0o077, 0, 'owner-only');
+    const ticket = fs.readFileSync(ticketFile, 'utf8').trim();
+    const byTicket = await c.request<{ userName: string; session: string }>('session.signIn', { ticket });
+    assert.equal(byTicket.userName, 'admin');
+    assert.ok(await c.request('requests.list', {}, byTicket.session));
+    await refused(c.request('session.signIn', { ticket }), 'SignInRefused');
+    assert.deepEqual(fs.readdirSync(path.join(stateDir, 'sign-in')), [], 'the role deleted its half when it was used');
+
     const records = await trail();
     const refusals = records.filter((r) => r.type === 'signInRefused' || r.type === 'commandRefused').map((r) => r.summary);
     for (const expected of [

@@ -32,6 +32,9 @@ describe('the command table', () => {
     const parsed = schema.safeParse({ cameras: ['a', 3], caseTarget: { name: 1 }, extra: true });
     assert.ok(!parsed.success);
     assert.deepEqual(zodIssues(parsed.error).map((i) => i.field).sort(), ['(arguments)', 'cameras[1]', 'caseTarget.name']);
+    const twice = z.object({ id: z.string({ error: 'must be text' }).max(3, 'too long') }).safeParse({ id: [1, 2, 3, 4] });
+    assert.ok(!twice.success);
+    assert.deepEqual(zodIssues(twice.error), [{ field: 'id', message: 'must be text' }], 'one message a field');
     assert.match(new UnknownCommand('nope').message, /no command "nope"; it knows role\.state, /);
     for (const code of ['UnknownCommand', 'SessionRequired', 'SessionInvalid', 'SessionExpired', 'SignInRefused', 'SignInThrottled', 'SignInLocked', 'NoPasswordSet', 'StateTooNew']) {
       assert.ok((ERROR_CODES as readonly string[]).includes(code), code);
