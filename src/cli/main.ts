@@ -35,6 +35,8 @@ windows, these commands) are its clients over an owner-only local socket
       Without an account it waits for one to be imported from a console.
       --detach       start in the background and return once it answers; its
                      log goes to <state>/role.log (rotated at 5 MiB, 3 kept).
+      --log-file <file>  log to this file (rotated the same way) instead of
+                     stdout; consoles read it with the log.tail command.
       --connection   the account's JSON connection file; imported when it
                      differs from the account already kept in the state.
       --properties   role properties as JSON: pollingIntervalSeconds,
