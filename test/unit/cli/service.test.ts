@@ -244,6 +244,8 @@ describe('the role as a service (run --detach, control protocol v1, signed-in us
   });
 
   it('serves its socket without an account, so that a console can import one; then it polls', async () => {
+    // Alone (--grep), the role of `before` still holds the site: stop it first.
+    if (await SiteLock.holder(siteLockFileFor(site))) assert.equal((await cli('stop', '--site', site, ...as('admin'))).code, 0);
     const fresh = path.join(world.dir, 'fresh-state');
     const started = await cli('run', '--detach', '--site', site, '--state', fresh, '--poll-interval', '0.3');
     assert.equal(started.code, 0, started.stderr);
