@@ -386,7 +386,7 @@ async function direct(values: Values, paths: Paths, call: ScriptedCall, user: st
       if (call.needsService) {
         await role.start();
         const wanted = call.args.request;
-        if (typeof wanted === 'string' && !role.knowsRequest(wanted)) await role.execute('requests.poll', {}, session, 'cli');
+        if (typeof wanted === 'string' && !role.read.knowsRequest(wanted)) await role.execute('requests.poll', {}, session, 'cli');
       }
       // Work left half done would resume only at the next run: finish it here.
       const waits = call.command === 'requests.approve' || call.command === 'export.video' || call.command === 'export.snapshot';

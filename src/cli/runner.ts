@@ -62,15 +62,15 @@ export async function serve(role: Role, host: RunnerHost, paths: RunnerPaths, lo
   };
   host.whenStopAsked((by) => void shutdown(`stop asked by ${by}`));
   try {
-    for (const r of role.activitiesSinceOpen()) log(`activity #${r.seq} ${r.type}: ${r.summary}`);
+    for (const r of role.read.activitiesSinceOpen()) log(`activity #${r.seq} ${r.type}: ${r.summary}`);
     watch(role, log);
     server = await serveControl(paths.controlPath, {
       execute: (command, args, session, client) => role.execute(command, args, session, client.name),
       snapshot: (session) => role.execute('role.snapshot', {}, session, 'subscribe'),
       onEvent: (listener) => role.onDidChange(listener),
       coalesceKey: roleEventCoalescing,
-    }, { log, role: { site: (await role.publicState()).site.name } });
-    if (await role.account()) await role.start();
+    }, { log, role: { site: (await role.read.publicState()).site.name } });
+    if (await role.read.account()) await role.start();
     else log('no account connected: waiting for a connection file (import one from the console, or run with --connection <file>)');
     // An account imported over the socket starts the polling.
     role.onDidChange((e) => {
@@ -82,7 +82,7 @@ export async function serve(role: Role, host: RunnerHost, paths: RunnerPaths, lo
     await shutdown('start failed');
     throw error;
   }
-  const state = await role.publicState();
+  const state = await role.read.publicState();
   log(
     `role running for ${state.site.name} (${paths.siteDir}); account ${state.accountId ?? 'none'}; polling every ${state.pollIntervalMs / 1000} s; ` +
       `${state.registryCameras} camera(s) selected; control ${paths.controlPath}`,

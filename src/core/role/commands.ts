@@ -20,6 +20,14 @@ export interface RoleHost {
   logTail(lines: number): Promise<string[]>;
 }
 
+/** A role opened without a runner (a CLI call, a test): nothing to stop, no log of its own. */
+export const NO_HOST: RoleHost = {
+  stop: async () => {
+    throw new ValidationError('The stop command', [{ field: 'command', message: 'this role runs inside the command that opened it: it stops when that command ends' }]);
+  },
+  logTail: async () => [],
+};
+
 export interface CommandContext {
   role: Role;
   sessions: SiteSessions;
@@ -79,12 +87,12 @@ export const ROLE_COMMANDS = {
   'role.state': command({
     access: 'public',
     args: none,
-    run: async ({ role }) => role.publicState(),
+    run: async ({ role }) => role.read.publicState(),
   }),
   'site.userNames': command({
     access: 'public',
     args: none,
-    run: async ({ role }) => role.siteUserNames(),
+    run: async ({ role }) => role.read.siteUserNames(),
   }),
   'session.signIn': command({
     access: 'public',
@@ -134,13 +142,13 @@ export const ROLE_COMMANDS = {
     access: 'viewConfiguration',
     args: none,
     run: async ({ role, sessions }) =>
-      Promise.all((await role.siteUsers()).map(async (u) => ({ ...u, hasPassword: await role.hasPassword(u.id), ...(await sessions.lockout(u.name)) }))),
+      Promise.all((await role.read.siteUsers()).map(async (u) => ({ ...u, hasPassword: await role.read.hasPassword(u.id), ...(await sessions.lockout(u.name)) }))),
   }),
   'users.setPassword': command({
     access: 'changeConfiguration',
     args: z.object({ user: id('site user'), password: z.string({ error: 'must be text' }).max(1024, 'must be at most 1024 characters') }).strict(),
     run: async ({ role, sessions, caller }, a) => {
-      await sessions.setPassword(caller!.user.name, await role.siteUser(a.user), a.password);
+      await sessions.setPassword(caller!.user.name, await role.read.siteUser(a.user), a.password);
       return { set: true };
     },
   }),
@@ -149,7 +157,7 @@ export const ROLE_COMMANDS = {
     args: z.object({ user: id('site user') }).strict(),
     run: async ({ role, sessions, caller }, a) => {
       // Failures are kept by the name that was typed, which may be no user's.
-      const user = await role.siteUser(a.user).catch(() => undefined);
+      const user = await role.read.siteUser(a.user).catch(() => undefined);
       return { cleared: await sessions.clearLockout(caller!.user.name, user?.name ?? a.user) };
     },
   }),
@@ -160,7 +168,7 @@ export const ROLE_COMMANDS = {
     args: none,
     run: async ({ role }) => {
       await role.start();
-      return role.publicState();
+      return role.read.publicState();
     },
   }),
   'role.stop': command({
@@ -181,7 +189,7 @@ export const ROLE_COMMANDS = {
   'account.show': command({
     access: 'viewConfiguration',
     args: none,
-    run: async ({ role }) => ({ account: (await role.account()) ?? null }),
+    run: async ({ role }) => ({ account: (await role.read.account()) ?? null }),
   }),
   'account.import': command({
     access: 'changeConfiguration',
@@ -204,7 +212,7 @@ export const ROLE_COMMANDS = {
   'properties.get': command({
     access: 'viewConfiguration',
     args: none,
-    run: async ({ role }) => ({ properties: role.properties, proxyPasswordSet: await role.hasProxyPassword() }),
+    run: async ({ role }) => ({ properties: role.properties, proxyPasswordSet: await role.read.hasProxyPassword() }),
   }),
   'properties.set': command({
     access: 'changeConfiguration',
@@ -223,7 +231,7 @@ export const ROLE_COMMANDS = {
   'notifications.get': command({
     access: 'viewConfiguration',
     args: none,
-    run: async ({ role }) => ({ userIds: role.notificationUserIds() }),
+    run: async ({ role }) => ({ userIds: role.read.notificationUserIds() }),
   }),
   'notifications.set': command({
     access: 'changeConfiguration',
@@ -235,27 +243,27 @@ export const ROLE_COMMANDS = {
   'site.cameras': command({
     access: 'viewCameraSelection',
     args: none,
-    run: async ({ role }) => role.cameraModel(),
+    run: async ({ role }) => role.read.cameraModel(),
   }),
   'registry.get': command({
     access: 'viewCameraSelection',
     args: none,
-    run: async ({ role }) => role.registrySnapshot(),
+    run: async ({ role }) => role.read.registrySnapshot(),
   }),
   'selection.add': command({
     access: 'changeCameraSelection',
     args: selectionEntry,
     run: async ({ role, caller }, a) => {
-      await role.addToSelection(caller!.user.id, await role.resolveSelectionEntry(a.kind, a.id));
-      return role.registrySnapshot();
+      await role.addToSelection(caller!.user.id, await role.read.resolveSelectionEntry(a.kind, a.id));
+      return role.read.registrySnapshot();
     },
   }),
   'selection.remove': command({
     access: 'changeCameraSelection',
     args: selectionEntry,
     run: async ({ role, caller }, a) => {
-      await role.removeFromSelection(caller!.user.id, await role.resolveSelectionEntry(a.kind, a.id));
-      return role.registrySnapshot();
+      await role.removeFromSelection(caller!.user.id, await role.read.resolveSelectionEntry(a.kind, a.id));
+      return role.read.registrySnapshot();
     },
   }),
 
@@ -263,12 +271,12 @@ export const ROLE_COMMANDS = {
   'requests.list': command({
     access: 'viewRequests',
     args: none,
-    run: async ({ role }) => role.listRequests(),
+    run: async ({ role }) => role.read.listRequests(),
   }),
   'requests.get': command({
     access: 'viewRequests',
     args: z.object({ request: id('video request') }).strict(),
-    run: async ({ role }, a) => role.requestDetails(role.resolveRequest(a.request)),
+    run: async ({ role }, a) => role.read.requestDetails(role.read.resolveRequest(a.request)),
   }),
   'requests.poll': command({
     access: 'viewRequests',
@@ -282,7 +290,7 @@ export const ROLE_COMMANDS = {
     access: 'decideRequest',
     args: z.object({ request: id('video request'), wait: z.boolean().optional() }).strict(),
     run: async ({ role, caller }, a) => {
-      const requestId = role.resolveRequest(a.request);
+      const requestId = role.read.resolveRequest(a.request);
       const approved = await role.approveRequest(caller!.user.id, requestId);
       return a.wait ? role.whenRequestSettled(requestId) : approved;
     },
@@ -290,7 +298,7 @@ export const ROLE_COMMANDS = {
   'requests.deny': command({
     access: 'decideRequest',
     args: z.object({ request: id('video request'), reason: text(1000).trim().min(1, 'tell the requester why') }).strict(),
-    run: async ({ role, caller }, a) => role.denyRequest(caller!.user.id, role.resolveRequest(a.request), a.reason),
+    run: async ({ role, caller }, a) => role.denyRequest(caller!.user.id, role.read.resolveRequest(a.request), a.reason),
   }),
 
   // -- operator export and uploads -----------------------------------------------
@@ -299,7 +307,7 @@ export const ROLE_COMMANDS = {
     args: z.object({ cameras: z.array(id('camera')).min(1, 'choose at least one camera').max(100), from: instant, to: instant, wait: z.boolean().optional(), ...evidenceText }).strict(),
     run: async ({ role, caller }, a) => {
       const job = await role.exportVideo(caller!.user.id, { cameras: a.cameras, from: a.from, to: a.to, ...optionalEvidence(a) });
-      return a.wait ? role.whenUploadSettled(job.id) : job;
+      return a.wait ? role.read.whenUploadSettled(job.id) : job;
     },
   }),
   'export.snapshot': command({
@@ -307,13 +315,13 @@ export const ROLE_COMMANDS = {
     args: z.object({ cameras: z.array(id('camera')).min(1, 'choose at least one camera').max(100), at: instant, wait: z.boolean().optional(), ...evidenceText }).strict(),
     run: async ({ role, caller }, a) => {
       const job = await role.sendSnapshot(caller!.user.id, { camera: a.cameras, at: a.at, ...optionalEvidence(a) });
-      return a.wait ? role.whenUploadSettled(job.id) : job;
+      return a.wait ? role.read.whenUploadSettled(job.id) : job;
     },
   }),
   'uploads.list': command({
     access: 'sendEvidence',
     args: none,
-    run: async ({ role }) => role.listUploads(),
+    run: async ({ role }) => role.read.listUploads(),
   }),
   'uploads.pause': uploadAction((role, user, jobId) => role.pauseUpload(user, jobId)),
   'uploads.resume': uploadAction((role, user, jobId) => role.resumeUpload(user, jobId)),
@@ -327,12 +335,12 @@ export const ROLE_COMMANDS = {
   'cases.departments': command({
     access: 'sendEvidence',
     args: none,
-    run: async ({ role }) => role.departments(),
+    run: async ({ role }) => role.read.departments(),
   }),
   'cases.categories': command({
     access: 'sendEvidence',
     args: none,
-    run: async ({ role }) => role.categories(),
+    run: async ({ role }) => role.read.categories(),
   }),
 
   // -- the activity trail ---------------------------------------------------------

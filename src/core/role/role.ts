@@ -11,41 +11,27 @@ import { ValidationError } from '../config/fieldErrors';
 import { allowedActions, checkPrivilege, findSiteUser, type RoleAction } from '../config/privileges';
 import type { RoleProperties } from '../config/roleProperties';
 import { Emitter, type Disposable } from '../events';
-import type { CameraRegistry, CameraRegistrySnapshot } from '../registry/cameraRegistry';
-import type { SelectionEntry, SelectionKind } from '../registry/registrySelection';
+import type { CameraRegistry } from '../registry/cameraRegistry';
+import type { SelectionEntry } from '../registry/registrySelection';
 import type { RequestNotifications } from '../requests/requestNotifications';
 import type { VideoRequest } from '../requests/videoRequest';
 import type { VideoRequestDesk } from '../requests/videoRequestDesk';
-import type { SiteModel, SiteUser } from '../site/model';
+import type { SiteUser } from '../site/model';
 import type { UploadJobSnapshot } from '../uploads/uploadJob';
 import type { UploadQueue } from '../uploads/uploadQueue';
 import type { OperatorExportInput, SnapshotExportInput } from './operatorExports';
-import { RoleCommands, type RoleHost } from './commands';
+import { NO_HOST, RoleCommands } from './commands';
 import { relayRoleEvents } from './roleEvents';
+import { RoleQueries } from './roleQueries';
 import { closeRoleParts, openRoleParts, type RoleOptions, type RoleParts } from './roleWiring';
 import type { ConnectionSnapshot, RoleEvent, RoleSnapshot, RoleStatus, UserView } from './snapshot';
 
 export type { OperatorExportInput, RoleOptions, SnapshotExportInput };
+export type { PublicRoleState } from './roleQueries';
 
 const RECENT_ACTIVITIES = 50;
 
-/** A role opened without a runner (a CLI call, a test): nothing to stop, no log of its own. */
-const NO_HOST: RoleHost = {
-  stop: async () => {
-    throw new ValidationError('The stop command', [{ field: 'command', message: 'this role runs inside the command that opened it: it stops when that command ends' }]);
-  },
-  logTail: async () => [],
-};
 
-/** What anyone who can reach the role may see. */
-export interface PublicRoleState {
-  status: RoleStatus;
-  connection: ConnectionSnapshot['state'];
-  accountId: string | null;
-  site: { name: string };
-  pollIntervalMs: number;
-  registryCameras: number;
-}
 
 export class Role {
   private readonly events = new Emitter<RoleEvent>();
@@ -55,6 +41,8 @@ export class Role {
   private readonly disposables: Disposable[] = [];
   private closed = false;
   private readonly commands: RoleCommands;
+  /** Read-only views for the command table (which has checked who asks) and the runner. */
+  readonly read: RoleQueries;
   /** Trail records that existed before this role opened (the ones after are this run's). */
   readonly recordsBeforeOpen: number;
   private readonly accounts: AccountStore;
@@ -75,6 +63,11 @@ export class Role {
     this.uploads = parts.uploads;
     this.requests = parts.requests;
     this.recordsBeforeOpen = this.trail.records().length;
+    this.read = new RoleQueries(o.site, parts, {
+      status: () => this.status,
+      connectionSnapshot: (hasAccount) => this.connectionSnapshot(hasAccount),
+      recordsBeforeOpen: this.recordsBeforeOpen,
+    });
     this.commands = new RoleCommands(this, parts.sessions, o.host ?? NO_HOST);
   }
 
@@ -348,93 +341,10 @@ export class Role {
   }
 
   // ---------------------------------------------------------------------------
-  // What the command table reads (it has checked who asks)
-
-  /** What anyone who can reach the role may see: what a sign-in box needs. */
-  async publicState(): Promise<PublicRoleState> {
-    const model = await this.o.site.model();
-    const account = await this.accounts.current();
-    return {
-      status: this.status,
-      connection: this.connectionSnapshot(account !== undefined).state,
-      accountId: account?.accountId ?? null,
-      site: { name: model.name },
-      pollIntervalMs: this.pollIntervalMs,
-      registryCameras: (await this.registry.effectiveCameras()).length,
-    };
-  }
-
-  /** The site users' names, for a sign-in box. */
-  async siteUserNames(): Promise<{ id: string; name: string; displayName: string }[]> {
-    return (await this.o.site.listUsers()).map((u) => ({ id: u.id, name: u.name, displayName: u.displayName }));
-  }
-
-  siteUsers(): Promise<SiteUser[]> {
-    return this.o.site.listUsers();
-  }
-
-  /** A site user by id or login name; an unknown one is a field error. */
-  async siteUser(idOrName: string): Promise<SiteUser> {
-    const found = await findSiteUser(this.o.site, idOrName);
-    if (!found) throw new ValidationError('The user', [{ field: 'user', message: `no site user ${JSON.stringify(idOrName)}` }]);
-    return found;
-  }
-
-  async hasPassword(userId: string): Promise<boolean> {
-    return (await this.o.site.passwordHash(userId)) !== undefined;
-  }
-
-  account(): Promise<AccountInfo | undefined> {
-    return this.accounts.current();
-  }
-
-  hasProxyPassword(): Promise<boolean> {
-    return this.parts.settings.hasProxyPassword();
-  }
-
-  notificationUserIds(): string[] {
-    return [...this.notifications.userIds];
-  }
-
-  /** Federations, areas and cameras (no users): what a camera tree shows. */
-  async cameraModel(): Promise<Pick<SiteModel, 'name' | 'federations' | 'areas' | 'cameras'>> {
-    const { name, federations, areas, cameras } = await this.o.site.model();
-    return { name, federations, areas, cameras };
-  }
-
-  registrySnapshot(): Promise<CameraRegistrySnapshot> {
-    return this.registry.snapshot();
-  }
-
-  resolveSelectionEntry(kind: SelectionKind, text: string): Promise<SelectionEntry> {
-    return this.registry.resolveEntry(kind, text);
-  }
-
-  listRequests(): VideoRequest[] {
-    return this.requests.list();
-  }
+  // What tests and the command table read beyond `read`
 
   request(requestId: string): VideoRequest | undefined {
     return this.requests.get(requestId);
-  }
-
-  resolveRequest(text: string): string {
-    return this.requests.resolve(text);
-  }
-
-  knowsRequest(text: string): boolean {
-    return this.requests.knows(text);
-  }
-
-  /** The request and its status history: the trail's records of it, oldest first. */
-  requestDetails(requestId: string): { request: VideoRequest; history: ActivityRecord[] } {
-    const request = this.requests.get(requestId);
-    if (!request) throw new ValidationError('The request', [{ field: 'request', message: `no video request ${JSON.stringify(requestId)} has reached this role` }]);
-    return { request, history: this.trail.records().filter((r) => r.requestId === requestId) };
-  }
-
-  listUploads(): UploadJobSnapshot[] {
-    return this.uploads.snapshot();
   }
 
   upload(id: string): UploadJobSnapshot | undefined {
@@ -445,8 +355,14 @@ export class Role {
     return this.uploads.isThrottled;
   }
 
-  whenUploadSettled(id: string): Promise<UploadJobSnapshot> {
-    return this.uploads.whenSettled(id);
+  /** Every trail record, or those matching `query` (consoles page with activityPage). */
+  activities(query?: ActivityQuery): readonly ActivityRecord[] {
+    return query ? this.trail.query(query) : this.trail.records();
+  }
+
+  /** Asks the service now whether the requests in hand are still wanted (the poll does it on its own). */
+  renewLeases(): Promise<void> {
+    return this.requests.renewLeases(undefined, true);
   }
 
   /** Removes completed and canceled uploads from the list (their trail records stay). */
@@ -455,33 +371,10 @@ export class Role {
     return this.uploads.clearFinished();
   }
 
-  async departments(): Promise<unknown[]> {
-    return (await this.parts.account.ensureConnection()).documents.listDepartments();
-  }
-
-  async categories(): Promise<unknown[]> {
-    return (await this.parts.account.ensureConnection()).documents.listCategories();
-  }
-
-  /** Asks the service now whether the requests in hand are still wanted (the poll does it on its own). */
-  renewLeases(): Promise<void> {
-    return this.requests.renewLeases(undefined, true);
-  }
-
   /** The trail page by page, newest first: see ActivityTrail.page. */
   async activityPage(user: string, before: number | undefined, limit: number): Promise<ReturnType<ActivityTrail['page']>> {
     await this.authorize(user, 'viewConfiguration');
     return this.trail.page(before, limit);
-  }
-
-  /** Every trail record (for the runner's log and tests; consoles page with activityPage). */
-  activities(query?: ActivityQuery): readonly ActivityRecord[] {
-    return query ? this.trail.query(query) : this.trail.records();
-  }
-
-  /** The records this run wrote so far. */
-  activitiesSinceOpen(): readonly ActivityRecord[] {
-    return this.trail.records().slice(this.recordsBeforeOpen);
   }
 
   recordRefusal(user: string, command: string, message: string): Promise<unknown> {
