@@ -21,6 +21,10 @@ export {
   type WireIssue,
 } from './control';
 
+// Attaching to the role of a site, signing in, and the state the views render.
+export * from './console';
+export { ROLE_COMMAND_NAMES, commandAccess, type RoleCommandArgs, type RoleCommandName, type RoleCommandResult } from './role/commands';
+
 // Configuration the console shows, edits and hands to the role.
 export type { AccountChange, ImportResult } from './config/accountStore';
 export type { AccountInfo } from './config/connectionFile';

@@ -32,6 +32,20 @@ describe('role engine (in-process, local service, real video)', function () {
     await waitFor(`request ${requestId} at the role`, () => role.request(requestId));
     return role.whenRequestSettled(requestId);
   };
+  /**
+   * What the restart test needs and earlier tests of the file leave behind, made here
+   * when missing (the test run alone): throttling off, and an approved request (a
+   * Pending → Processing record in the trail), settled before the restart.
+   */
+  const ensureApprovedRequestAndThrottlingOff = async () => {
+    if (role.properties.throttlingEnabled !== false) await role.setProperties('admin', { throttlingEnabled: false });
+    const approved = role.activities({ types: ['requestStatusChanged'] }).some((r) => r.details?.from === 'Pending' && r.details?.to === 'Processing');
+    if (approved) return;
+    const request = await world.fileRequest({ cameras: [CAMERAS.lobby], fromUtc: world.at(0), toUtc: world.at(5) });
+    await waitFor('the request at the role', () => role.request(request.requestId));
+    await role.approveRequest('admin', request.requestId);
+    assert.equal((await settled(request.requestId)).status, 'Completed');
+  };
 
   before(async () => {
     world = await startWorld('role');
@@ -267,6 +281,7 @@ describe('role engine (in-process, local service, real video)', function () {
   });
 
   it('keeps its selection, requests and trail across a restart, and the trail verifies', async () => {
+    await ensureApprovedRequestAndThrottlingOff();
     const before = await role.snapshot();
     const records = role.activities().length;
     await role.close();
