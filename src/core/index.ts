@@ -25,6 +25,9 @@ export {
 export * from './console';
 export { ROLE_COMMAND_NAMES, commandAccess, type RoleCommandArgs, type RoleCommandName, type RoleCommandResult } from './role/commands';
 
+// The activity trail's records and its verification, as commands answer them.
+export type { ActivityRecord, TrailVerification } from './audit/activityTrail';
+
 // Configuration the console shows, edits and hands to the role.
 export type { AccountChange, ImportResult } from './config/accountStore';
 export type { AccountInfo } from './config/connectionFile';

@@ -1,61 +1,160 @@
+// The palette commands: each a thin call of one role command through the
+// window's connection. They take optional arguments so that scripts and tests
+// can run them without dialogs; the role checks the session and the privilege
+// of every one, whatever the menus showed.
+import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
+import type { ImportResult, RoleConnection, TrailVerification } from '../core';
+import type { RoleClient } from './roleClient';
 
 interface CommandDeps {
   output: vscode.LogOutputChannel;
+  client: RoleClient;
   refresh(): void;
+  /** Wraps a command: a failure is shown plainly (fields named) and logged. */
+  reported: <A extends unknown[], R>(title: string, fn: (...args: A) => Promise<R>) => (...args: A) => Promise<R | undefined>;
+  startRole: () => Promise<void>;
 }
 
-const NO_ACCOUNT = 'No Clearance account is connected. Import the connection file that Clearance generated for this integration first.';
+/** Largest connection file accepted (they are a few KB). */
+export const MAX_CONNECTION_FILE_BYTES = 1024 * 1024;
 
-/**
- * Tells the operator plainly why a command cannot run yet, with a way forward.
- * The notification is not awaited: a command must not hang until it is dismissed.
- */
-function explainNoAccount(): void {
-  void vscode.window.showWarningMessage(NO_ACCOUNT, 'Import Connection File').then((pick) => {
-    if (pick) void vscode.commands.executeCommand('clearance.importConnectionFile');
-  });
-}
+export class NotReady extends Error {}
 
 export function registerCommands(context: vscode.ExtensionContext, deps: CommandDeps): void {
-  const register = (id: string, run: (...args: unknown[]) => unknown) =>
-    context.subscriptions.push(vscode.commands.registerCommand(id, run));
+  const { client, reported } = deps;
+  const register = <A extends unknown[]>(id: string, title: string, run: (...args: A) => Promise<unknown>) =>
+    context.subscriptions.push(vscode.commands.registerCommand(id, reported(title, run)));
 
-  register('clearance.importConnectionFile', async () => {
-    const picked = await vscode.window.showOpenDialog({
-      title: 'Import Clearance Connection File',
-      openLabel: 'Import',
-      canSelectMany: false,
-      filters: { 'Connection file': ['json'] },
-    });
-    if (!picked?.[0]) return;
-    void vscode.window.showErrorMessage(
-      `Cannot import ${picked[0].fsPath}: connection-file import is not available in this build yet. Nothing was changed.`,
-    );
+  /** The connection of a signed-in user, or a plain refusal with the way forward. */
+  const signedIn = async (): Promise<RoleConnection> => {
+    const site = client.configuredSite();
+    if (!site) throw new NotReady('No site folder is set: set clearance.site.folder to the folder of your site (site.json and recordings/).');
+    const c = client.connection;
+    if (!c || c.state === 'detached' || c.state === 'closed') throw new NotReady(`No Clearance role is running for ${site}: run Clearance: Start Role.`);
+    if (c.state !== 'signedIn') throw new NotReady('Sign in first: run Clearance: Sign In.');
+    return c;
+  };
+
+  register('clearance.signIn', 'Sign in', async (given?: { user?: string; password?: string }) => {
+    const c = client.connection;
+    if (!c || c.state === 'detached') throw new NotReady(`No Clearance role is running${client.siteDir ? ` for ${client.siteDir}` : ''}: run Clearance: Start Role.`);
+    let user = given?.user;
+    if (!user) {
+      const names = await c.userNames();
+      const pick = await vscode.window.showQuickPick(
+        names.map((u) => ({ label: u.name, description: u.displayName })),
+        { title: 'Sign in to the Clearance role', placeHolder: 'Site user' },
+      );
+      if (!pick) return;
+      user = pick.label;
+    }
+    const password = given?.password ?? (await vscode.window.showInputBox({ title: `Password of ${user}`, password: true, ignoreFocusOut: true }));
+    if (password === undefined) return;
+    const view = await c.signIn(user, password);
+    void vscode.window.showInformationMessage(`Signed in to the Clearance role as ${view.user.displayName}.`);
+    return view;
   });
-  register('clearance.showAccount', explainNoAccount);
-  register('clearance.disconnectAccount', explainNoAccount);
-  register('clearance.openProperties', explainNoAccount);
-  register('clearance.startRole', explainNoAccount);
-  register('clearance.stopRole', () => {
-    void vscode.window.showInformationMessage('The Clearance role is not running.');
+
+  register('clearance.signOut', 'Sign out', async () => {
+    await client.connection?.signOut();
   });
-  register('clearance.selectCameras', explainNoAccount);
-  register('clearance.pollNow', explainNoAccount);
-  register('clearance.exportVideo', explainNoAccount);
-  register('clearance.startLocalService', () => {
-    void vscode.window.showInformationMessage(
-      'The local Clearance service is started from a terminal in this repository: npm start.',
-    );
+
+  register('clearance.importConnectionFile', 'Import connection file', async (uri?: vscode.Uri) => {
+    const c = await signedIn();
+    const file = uri ?? (await vscode.window.showOpenDialog({ title: 'Import Clearance Connection File', openLabel: 'Import', canSelectMany: false, filters: { 'Connection file': ['json'] } }))?.[0];
+    if (!file) return;
+    const size = (await fs.stat(file.fsPath)).size;
+    if (size > MAX_CONNECTION_FILE_BYTES) {
+      throw new NotReady(`${file.fsPath} is ${size.toLocaleString('en')} bytes: a connection file is at most ${MAX_CONNECTION_FILE_BYTES.toLocaleString('en')} bytes. Nothing was changed.`);
+    }
+    // The file's text goes to the role only: its private key never lands in settings or the window's state.
+    const result = await c.request<ImportResult & { ok: true }>('account.import', { text: await fs.readFile(file.fsPath, 'utf8'), source: file.fsPath.split(/[\\/]/).pop() });
+    void vscode.window.showInformationMessage(`Account ${result.account.accountId} connected (integration ${result.account.integrationName}).`);
+    return result.account;
   });
-  register('clearance.verifyActivityTrail', () => {
-    void vscode.window.showInformationMessage('The activity trail is empty: there is nothing to verify yet.');
+
+  register('clearance.showAccount', 'Show account', async () => {
+    const c = await signedIn();
+    const { account } = await c.request<{ account: { accountId: string; integrationName: string; publicKeyFingerprint: string; importedAt: string } | null }>('account.show');
+    if (!account) throw new NotReady('No account is connected: run Clearance: Import Connection File.');
+    void vscode.window.showInformationMessage(`Account ${account.accountId}, integration ${account.integrationName}, key ${account.publicKeyFingerprint}, imported ${account.importedAt}.`);
+    return account;
   });
-  register('clearance.exportActivitiesCsv', () => {
-    void vscode.window.showInformationMessage('The activity trail is empty: there is nothing to export yet.');
+
+  register('clearance.disconnectAccount', 'Disconnect account', async (confirmed?: boolean) => {
+    const c = await signedIn();
+    if (confirmed !== true) {
+      const ok = await vscode.window.showWarningMessage('Disconnect the Clearance account? The role stops polling and uploading until an account is imported again.', { modal: true }, 'Disconnect');
+      if (ok !== 'Disconnect') return;
+    }
+    await c.request('account.disconnect');
   });
-  register('clearance.refresh', () => {
+
+  register('clearance.startRole', 'Start role', async () => {
+    const c = client.connection;
+    if (c && (c.state === 'attached' || c.state === 'signedIn')) {
+      if (c.state === 'signedIn' && c.role?.snapshot.status !== 'running') await c.request('role.start');
+      return;
+    }
+    await deps.startRole();
+    await client.reconnect();
+  });
+
+  register('clearance.stopRole', 'Stop role', async (confirmed?: boolean) => {
+    const c = await signedIn();
+    const inFlight = c.role?.uploads.filter((u) => u.state === 'uploading' || u.state === 'queued' || u.state === 'completing').length ?? 0;
+    if (confirmed !== true && inFlight > 0) {
+      const ok = await vscode.window.showWarningMessage(`${inFlight} upload(s) are in flight. Stop the role? They resume from the last acknowledged block at the next start.`, { modal: true }, 'Stop Role');
+      if (ok !== 'Stop Role') return;
+    }
+    await c.request('role.stop');
+  });
+
+  register('clearance.pollNow', 'Check for video requests', async () => {
+    await (await signedIn()).request('requests.poll');
+  });
+
+  register('clearance.selectCameras', 'Select cameras', async () => {
+    await signedIn();
+    await vscode.commands.executeCommand('clearance.cameras.focus');
+  });
+
+  register('clearance.verifyActivityTrail', 'Verify activity trail', async () => {
+    const result = await (await signedIn()).request<TrailVerification>('activities.verify');
+    if (result.ok) void vscode.window.showInformationMessage(`The activity trail verifies: ${result.records} record(s), chain intact.`);
+    else void vscode.window.showErrorMessage(`The activity trail does NOT verify: ${result.problems.map((p) => `line ${p.line}: ${p.message}`).join('; ')}`);
+    return result;
+  });
+
+  register('clearance.exportActivitiesCsv', 'Export activities', async (target?: vscode.Uri) => {
+    const c = await signedIn();
+    const file = target ?? (await vscode.window.showSaveDialog({ title: 'Export Activity Trail as CSV', filters: { CSV: ['csv'] }, saveLabel: 'Export' }));
+    if (!file) return;
+    const { csv } = await c.request<{ csv: string }>('activities.csv', {});
+    await fs.writeFile(file.fsPath, csv, { mode: 0o600 });
+    void vscode.window.showInformationMessage(`Activity trail exported to ${file.fsPath}.`);
+    return file.fsPath;
+  });
+
+  register('clearance.openProperties', 'Open role properties', async () => {
+    const props = await (await signedIn()).request('properties.get');
+    // The properties panel comes next; until then a read-only view of what the role holds.
+    const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(props, null, 2) });
+    await vscode.window.showTextDocument(doc, { preview: true });
+  });
+
+  register('clearance.exportVideo', 'Send video to Clearance', async () => {
+    await signedIn();
+    throw new NotReady('Send Video to Clearance from the console is not built yet: use `clearance-role export` from a terminal.');
+  });
+
+  register('clearance.startLocalService', 'Start local service', async () => {
+    void vscode.window.showInformationMessage('The local Clearance service is started from a terminal in this repository: npm start.');
+  });
+
+  register('clearance.refresh', 'Refresh', async () => {
+    await client.reconnect();
     deps.refresh();
-    deps.output.debug('Views refreshed.');
   });
 }

@@ -35,6 +35,7 @@ export async function run(): Promise<void> {
   // it, …) by hand, then evaluate the suite modules so they register with it.
   mocha.suite.emit('pre-require', globalThis, 'bundle', mocha);
   await import('./extension.test.js');
+  await import('./role.test.js');
 
   const summary: SuiteSummary = { passed: 0, failed: 0, pending: 0, tests: [] };
   await new Promise<void>((resolve) => {

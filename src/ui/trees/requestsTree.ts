@@ -1,0 +1,201 @@
+// The Requests view: video requests by status (Pending first and open), the
+// pending count as the badge, and the operator's answers: approve (after a modal
+// confirmation naming the cameras), deny (with a reason), open (the request and
+// its history as read-only JSON). The role decides; the view shows its state.
+import * as vscode from 'vscode';
+import { pendingBadge, requestGroups, requestItem, type RequestGroup, type RequestItem, type RequestLike, type RoleConnection, type StateChange } from '../../core';
+import { ConsoleTree, type Handle } from './consoleTree';
+import { plainMessage, runReported } from './report';
+
+export const REQUESTS_VIEW_ID = 'clearance.requests';
+/** The scheme of the read-only request documents (clearance.openRequest). */
+export const REQUEST_DOCUMENT_SCHEME = 'clearance-request';
+
+interface RequestsModel {
+  groups: RequestGroup[];
+  groupById: Map<string, RequestGroup>;
+  itemById: Map<string, { item: RequestItem; groupId: string }>;
+  badge: { value: number; tooltip: string } | undefined;
+}
+
+const requestViewId = (requestId: string): string => `request:${requestId}`;
+
+export class RequestsTree extends ConsoleTree<RequestsModel> {
+  readonly view: vscode.TreeView<Handle>;
+
+  constructor(connection: RoleConnection) {
+    super(connection, ['requests']);
+    this.view = vscode.window.createTreeView(REQUESTS_VIEW_ID, { treeDataProvider: this, showCollapseAll: true });
+    this.disposables.push(this.view);
+    this.refresh();
+  }
+
+  getTreeItem(element: Handle): vscode.TreeItem {
+    const model = this.model();
+    const group = model?.groupById.get(element.id);
+    if (group) {
+      const item = new vscode.TreeItem(group.label, group.expanded ? vscode.TreeItemCollapsibleState.Expanded : vscode.TreeItemCollapsibleState.Collapsed);
+      item.id = group.id;
+      item.description = group.description;
+      item.tooltip = group.tooltip;
+      item.contextValue = 'requestGroup';
+      return item;
+    }
+    const found = model?.itemById.get(element.id);
+    if (!found) return new vscode.TreeItem(element.id);
+    const r = found.item;
+    const item = new vscode.TreeItem(r.label, vscode.TreeItemCollapsibleState.None);
+    item.id = r.id;
+    item.description = r.description;
+    item.tooltip = r.tooltip; // plain string: comments and camera names come from the service
+    item.contextValue = r.contextValue;
+    item.iconPath = new vscode.ThemeIcon(r.status === 'Pending' ? 'bell-dot' : r.status === 'Processing' ? 'sync~spin' : 'mail-read');
+    return item;
+  }
+
+  getChildren(element?: Handle): Handle[] {
+    const model = this.model();
+    if (!model) return [];
+    if (!element) return this.handlesOf(model.groups);
+    return this.handlesOf(model.groupById.get(element.id)?.items ?? []);
+  }
+
+  getParent(element: Handle): Handle | undefined {
+    const groupId = this.model()?.itemById.get(element.id)?.groupId;
+    return groupId ? this.handle(groupId) : undefined;
+  }
+
+  /** The request a command was given: a tree element, a request id, or nothing (the selection). */
+  request(arg: unknown): RequestLike {
+    let requestId: string | undefined;
+    if (typeof arg === 'string') requestId = arg;
+    else if (isHandle(arg) && arg.id.startsWith('request:')) requestId = arg.id.slice('request:'.length);
+    else {
+      const selected = this.view.selection.find((h) => h.id.startsWith('request:'));
+      requestId = selected?.id.slice('request:'.length);
+    }
+    if (requestId === undefined) throw new Error('Choose a video request in the Requests view first.');
+    const request = this.connection.role?.requests.find((r) => r.requestId === requestId);
+    if (!request) throw new Error(`Video request ${requestId} is not in this console's list (sign in, or refresh the Requests view).`);
+    return request;
+  }
+
+  // ---------------------------------------------------------------------------
+
+  protected build(): RequestsModel | undefined {
+    const requests = this.connection.role?.requests ?? [];
+    const groups = requestGroups(requests, new Date());
+    const groupById = new Map(groups.map((g) => [g.id, g]));
+    const itemById = new Map<string, { item: RequestItem; groupId: string }>();
+    for (const g of groups) for (const item of g.items) itemById.set(item.id, { item, groupId: g.id });
+    return { groups, groupById, itemById, badge: pendingBadge(requests) };
+  }
+
+  protected override structure(model: RequestsModel | undefined): string | undefined {
+    return model ? JSON.stringify(model.groups.map((g) => [g.id, g.description, g.items.map((i) => i.id)])) : '';
+  }
+
+  protected override onStateChange(change: StateChange): void {
+    this.refreshItems(change.requestIds.map(requestViewId));
+  }
+
+  protected override rendered(model: RequestsModel | undefined): void {
+    this.view.badge = model?.badge;
+  }
+}
+
+function isHandle(arg: unknown): arg is Handle {
+  return typeof arg === 'object' && arg !== null && typeof (arg as Handle).id === 'string';
+}
+
+const cameraNames = (r: RequestLike): string => r.cameras.map((c) => c.name || c.id).join(', ') || 'no camera';
+
+/** Read-only documents of `requests.get`, one per request. */
+class RequestDocuments implements vscode.TextDocumentContentProvider, vscode.Disposable {
+  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
+  readonly onDidChange = this.changed.event;
+  private readonly open = new Map<string, { requestId: string; text: string; fresh: boolean }>();
+
+  constructor(private readonly connection: RoleConnection) {}
+
+  async show(requestId: string): Promise<void> {
+    const uri = vscode.Uri.from({ scheme: REQUEST_DOCUMENT_SCHEME, path: `/video-request-${requestId.replace(/[^\w.-]/g, '_')}.json` });
+    const text = await this.fetch(requestId);
+    this.open.set(uri.toString(), { requestId, text, fresh: true });
+    this.changed.fire(uri);
+    const document = await vscode.workspace.openTextDocument(uri);
+    await vscode.window.showTextDocument(document, { preview: true });
+  }
+
+  /** Requests that changed: their open documents read the role again. */
+  changedRequests(requestIds: readonly string[]): void {
+    for (const [key, doc] of this.open) {
+      if (requestIds.includes(doc.requestId)) this.changed.fire(vscode.Uri.parse(key));
+    }
+  }
+
+  async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
+    const doc = this.open.get(uri.toString());
+    if (!doc) return '// This video request is no longer open: open it again from the Requests view.\n';
+    if (doc.fresh) {
+      doc.fresh = false;
+      return doc.text;
+    }
+    try {
+      doc.text = await this.fetch(doc.requestId);
+    } catch {
+      // Keep the last text the role gave (e.g. the role went away).
+    }
+    return doc.text;
+  }
+
+  private async fetch(requestId: string): Promise<string> {
+    return `${JSON.stringify(await this.connection.request('requests.get', { request: requestId }), undefined, 2)}\n`;
+  }
+
+  dispose(): void {
+    this.changed.dispose();
+  }
+}
+
+/** clearance.approveRequest, clearance.denyRequest, clearance.openRequest (each takes a tree element or a request id). */
+export function registerRequestCommands(tree: RequestsTree, connection: RoleConnection, output: vscode.LogOutputChannel): vscode.Disposable[] {
+  const documents = new RequestDocuments(connection);
+  return [
+    documents,
+    vscode.workspace.registerTextDocumentContentProvider(REQUEST_DOCUMENT_SCHEME, documents),
+    connection.onDidChange((c) => {
+      if (c.requestIds.length > 0) documents.changedRequests(c.requestIds);
+    }),
+    vscode.commands.registerCommand('clearance.approveRequest', (arg: unknown) =>
+      runReported(output, 'Approve video request', async () => {
+        const request = tree.request(arg);
+        const approve = 'Approve';
+        const answer = await vscode.window.showWarningMessage(
+          plainMessage(`Approve the video request for ${cameraNames(request)}?`),
+          { modal: true, detail: plainMessage(`${requestItem(request, new Date()).tooltip}\n\nThe role exports the recorded video of these cameras and uploads it to Clearance.`) },
+          approve,
+        );
+        if (answer !== approve) return;
+        await connection.request('requests.approve', { request: request.requestId });
+      }),
+    ),
+    vscode.commands.registerCommand('clearance.denyRequest', (arg: unknown) =>
+      runReported(output, 'Deny video request', async () => {
+        const request = tree.request(arg);
+        const reason = await vscode.window.showInputBox({
+          title: `Deny the video request for ${cameraNames(request)}`,
+          prompt: 'Why is it denied? The investigator reads this reason.',
+          placeHolder: 'Reason (required)',
+          ignoreFocusOut: true,
+          validateInput: (v) => (v.length > 1000 ? 'At most 1000 characters.' : undefined),
+        });
+        if (!reason?.trim()) return;
+        await connection.request('requests.deny', { request: request.requestId, reason: reason.trim() });
+      }),
+    ),
+    vscode.commands.registerCommand('clearance.openRequest', (arg: unknown) =>
+      runReported(output, 'Open video request', () => documents.show(tree.request(arg).requestId)),
+    ),
+  ];
+}

@@ -1,0 +1,140 @@
+// The console as a client of a real role, inside the extension host: the local
+// service (dist/emulator.js) and a runner (dist/cli.js run --detach) in child
+// processes on loopback, a sample site with real video, and the console attached
+// through `clearance.site.folder`. Commands run with arguments instead of dialogs;
+// each is checked by its effect at the role.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as vscode from 'vscode';
+import { ControlClient, controlPathFor, type ActivityRecord } from '../../../src/core';
+import { generateSampleSite, readSamplePasswords, resolveFfmpeg, SAMPLE_CAMERA_IDS } from '../../../src/core/site';
+
+const EXTENSION_ID = 'clearance-console.clearance-console';
+
+interface Api {
+  role: { state(): string; signedInUser(): string | undefined; statusBar(): { text: string; tooltip: string }; reconnect(): Promise<void> };
+}
+
+async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function node(args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, args, { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('exit', (code) => resolve({ code, out }));
+  });
+}
+
+describe('the console attached to a running role', function () {
+  this.timeout(180_000);
+  let api: Api;
+  let dir: string;
+  let site: string;
+  let root: string;
+  let passwords: Record<string, string>;
+  let service: ReturnType<typeof spawn> | undefined;
+  let admin: { client: ControlClient; session: string } | undefined;
+  const trail = async (): Promise<ActivityRecord[]> => admin!.client.request<ActivityRecord[]>('activities.query', {}, admin!.session);
+
+  before(async () => {
+    const ext = vscode.extensions.getExtension(EXTENSION_ID)!;
+    api = (await ext.activate()) as Api;
+    root = ext.extensionPath;
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clearance-console-it-'));
+    service = spawn(process.execPath, [path.join(root, 'dist', 'emulator.js'), 'start', '--location', path.join(dir, 'service'), '--port', '0'], {
+      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+      stdio: 'ignore',
+    });
+    const runtime = await until('the local service', () => {
+      try {
+        return JSON.parse(fs.readFileSync(path.join(dir, 'service', 'emulator.json'), 'utf8')) as { connectionFilePath: string };
+      } catch {
+        return undefined;
+      }
+    }, 60_000);
+    site = path.join(dir, 'site');
+    await generateSampleSite({ folder: site, ffmpegPath: resolveFfmpeg(), start: new Date(Date.now() - 30 * 60_000), durationMinutes: 1, segmentMinutes: 0.5, cameras: [SAMPLE_CAMERA_IDS['Lobby Entrance']!], width: 160, height: 90 });
+    passwords = await readSamplePasswords(site);
+    const started = await node([path.join(root, 'dist', 'cli.js'), 'run', '--detach', '--site', site, '--connection', runtime.connectionFilePath, '--poll-interval', '0.5']);
+    assert.equal(started.code, 0, started.out);
+    const client = await ControlClient.connect(controlPathFor(path.join(site, '.clearance-role')), { client: 'integration-test' });
+    admin = { client, session: (await client.request<{ session: string }>('session.signIn', { user: 'admin', password: passwords.admin })).session };
+    await vscode.workspace.getConfiguration('clearance').update('site.folder', site, vscode.ConfigurationTarget.Global);
+  });
+
+  after(async () => {
+    await vscode.commands.executeCommand('clearance.signOut');
+    await vscode.workspace.getConfiguration('clearance').update('site.folder', undefined, vscode.ConfigurationTarget.Global);
+    if (admin) {
+      await admin.client.request('role.stop', {}, admin.session).catch(() => undefined);
+      await admin.client.close();
+    }
+    await until('the role stopped', () => !fs.existsSync(path.join(site, '.clearance-role.lock')), 60_000).catch(() => undefined);
+    service?.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 2000));
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('finds the site\'s role by its folder and asks to sign in', async () => {
+    await api.role.reconnect();
+    await until('attached', () => api.role.state() === 'attached');
+    assert.match(api.role.statusBar().text, /sign in/i);
+  });
+
+  it('signs in as a site user; a wrong password is refused and recorded, and changes nothing', async () => {
+    await vscode.commands.executeCommand('clearance.signIn', { user: 'admin', password: 'not-the-password' });
+    assert.equal(api.role.state(), 'attached');
+    assert.ok((await trail()).some((r) => r.type === 'signInRefused' && /wrong password/.test(r.summary)));
+    await vscode.commands.executeCommand('clearance.signIn', { user: 'mchen', password: passwords.mchen });
+    await until('signed in', () => api.role.state() === 'signedIn');
+    assert.equal(api.role.signedInUser(), 'mchen');
+    assert.ok((await trail()).some((r) => r.type === 'userSignedIn' && r.user === 'mchen' && /vscode/.test(r.summary)));
+    assert.doesNotMatch(api.role.statusBar().text, /sign in/i);
+    assert.match(api.role.statusBar().tooltip, /mchen|Maya/);
+  });
+
+  it('checks the privilege at the role even through executeCommand: mchen may not open the properties', async () => {
+    const before = (await trail()).length;
+    await vscode.commands.executeCommand('clearance.openProperties');
+    const refused = (await trail()).slice(before).find((r) => r.type === 'commandRefused');
+    assert.ok(refused, 'the role refused and recorded it');
+    assert.match(refused.summary, /properties\.get refused to mchen/);
+  });
+
+  it('polls now, verifies the trail and exports it as CSV, as an administrator', async () => {
+    await vscode.commands.executeCommand('clearance.signOut');
+    assert.equal(api.role.state(), 'attached');
+    await vscode.commands.executeCommand('clearance.signIn', { user: 'admin', password: passwords.admin });
+    await until('signed in', () => api.role.state() === 'signedIn');
+    const polls = async (): Promise<number> => (await admin!.client.request<{ connection: { poller: { polls: number } } }>('role.snapshot', {}, admin!.session)).connection.poller.polls;
+    const pollsBefore = await polls();
+    await vscode.commands.executeCommand('clearance.pollNow');
+    assert.ok((await polls()) > pollsBefore, 'the role polled');
+    const verified = await vscode.commands.executeCommand<{ ok: boolean; records: number }>('clearance.verifyActivityTrail');
+    assert.equal(verified?.ok, true);
+    assert.ok(verified.records > 5);
+    const csv = vscode.Uri.file(path.join(dir, 'trail.csv'));
+    await vscode.commands.executeCommand('clearance.exportActivitiesCsv', csv);
+    const text = fs.readFileSync(csv.fsPath, 'utf8');
+    assert.match(text, /userSignedIn/);
+    assert.ok(!text.includes(passwords.admin) && !text.includes('not-the-password'), 'no password in the export');
+  });
+
+  it('shows the connected account', async () => {
+    const account = await vscode.commands.executeCommand<{ accountId: string }>('clearance.showAccount');
+    assert.equal(account?.accountId, 'tenant-local');
+  });
+});
