@@ -73,11 +73,11 @@ async function runChecks(wb) {
     }
   });
 
-  await check(wb, 'the welcome views say that no account is connected', async () => {
-    await wb.welcomeText('No account connected.').waitFor({ state: 'visible' });
-    await wb.welcomeText('Video requests from investigators appear here once an account is connected.').waitFor({ state: 'visible' });
-    const buttons = await wb.welcomeButtons('Import Connection File').count();
-    if (buttons < 1) throw new Error('no "Import Connection File" button in the welcome views');
+  await check(wb, 'the welcome views say that no site folder is set, with the way to set it', async () => {
+    await wb.welcomeText('No site folder is set.').waitFor({ state: 'visible' });
+    await wb.welcomeText("Video requests from investigators appear here once you are signed in to your site's role.").waitFor({ state: 'visible' });
+    const buttons = await wb.welcomeButtons('Open Settings').count();
+    if (buttons < 1) throw new Error('no "Open Settings" button in the welcome views');
   });
 
   await check(wb, 'screenshot of the empty console, console-empty.png (1280x800)', async () => {
@@ -87,23 +87,17 @@ async function runChecks(wb) {
     if (width !== VIEWPORT.width || height !== VIEWPORT.height) throw new Error(`screenshot is ${width}x${height}`);
   });
 
-  await check(wb, 'pressing "Import Connection File" opens a file picker for the connection file', async () => {
-    await wb.welcomeButtons('Import Connection File').first().click();
-    const picker = wb.quickInput();
-    await picker.waitFor({ state: 'visible' });
-    // The simple file dialog starts in a folder on the server: its input holds an absolute path.
-    const value = await wb.quickInputValue();
-    if (!value.startsWith('/')) throw new Error(`the picker's input is "${value}", not a path`);
-    const title = (await wb.quickInputTitle()) ?? '';
-    if (!/connection/i.test(title)) throw new Error(`the picker's title is "${title}"`);
-    await wb.screenshot(path.join(SHOTS, 'import-connection-file.png'));
-    await wb.page.keyboard.press('Escape');
-    await picker.waitFor({ state: 'hidden' });
+  await check(wb, 'pressing "Open Settings" opens the site folder setting', async () => {
+    await wb.welcomeButtons('Open Settings').first().click();
+    await wb.page.locator('.settings-editor').first().waitFor({ state: 'visible' });
+    await wb.page.getByText('Site: Folder').first().waitFor({ state: 'visible' });
+    await wb.screenshot(path.join(SHOTS, 'site-folder-setting.png'));
+    await wb.page.keyboard.press('Control+W');
   });
 
-  await check(wb, 'Clearance: Show Account from the Command Palette tells the operator no account is connected', async () => {
+  await check(wb, 'Clearance: Show Account from the Command Palette tells the operator what is missing: the site folder', async () => {
     await wb.runCommand('Clearance: Show Account');
-    await wb.notification(/no clearance account is connected|not connected|no account/i).waitFor({ state: 'visible' });
+    await wb.notification(/no site folder is set/i).waitFor({ state: 'visible' });
   });
 }
 
