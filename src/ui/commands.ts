@@ -52,6 +52,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     const password = given?.password ?? (await vscode.window.showInputBox({ title: `Password of ${user}`, password: true, ignoreFocusOut: true }));
     if (password === undefined) return;
     const view = await c.signIn(user, password);
+    deps.refresh();
     void vscode.window.showInformationMessage(`Signed in to the Clearance role as ${view.user.displayName}.`);
     return view;
   });

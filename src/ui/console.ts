@@ -1,9 +1,9 @@
 import * as vscode from 'vscode';
-import { isControlError } from '../core';
 import { NotReady, registerCommands } from './commands';
 import { RoleClient } from './roleClient';
 import { ConsoleStatusBar } from './statusBar';
-import { PlaceholderTree } from './trees/placeholderTree';
+import { registerTrees, type ConsoleTrees } from './trees';
+import { runReported } from './trees/report';
 
 export interface ConsoleApi {
   apiVersion: 1;
@@ -16,6 +16,8 @@ export interface ConsoleApi {
     statusBar(): { text: string; tooltip: string };
     reconnect(): Promise<void>;
   };
+  /** For tests: the tree providers. */
+  trees: ConsoleTrees;
 }
 
 export const VIEW_IDS = ['clearance.cameras', 'clearance.requests', 'clearance.uploads', 'clearance.activities'] as const;
@@ -29,19 +31,16 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
   const status = new ConsoleStatusBar();
   context.subscriptions.push(status, client.onDidChangeConnection((c) => status.follow(c, client.siteDir)));
 
-  const trees = VIEW_IDS.map((id) => {
-    const tree = new PlaceholderTree();
-    context.subscriptions.push(vscode.window.registerTreeDataProvider(id, tree), tree);
-    return tree;
-  });
+  const trees = registerTrees(context, client.connection, output);
+  context.subscriptions.push(client.onDidChangeConnection((c) => trees.setConnection(c)));
 
   await vscode.commands.executeCommand('setContext', 'clearance.accountConnected', false);
 
   registerCommands(context, {
     output,
     client,
-    refresh: () => trees.forEach((t) => t.refresh()),
-    reported: (title, fn) => reported(output, title, fn),
+    refresh: () => trees.refreshAll(),
+    reported: (title, fn) => (...args) => runReported(output, title, () => fn(...args)),
     startRole: async () => {
       throw new NotReady('Starting the role from VS Code comes with the role task: run `clearance-role run --site <folder> --detach` in a terminal.');
     },
@@ -58,32 +57,6 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
       statusBar: () => ({ text: status.text, tooltip: status.tooltip }),
       reconnect: () => client.reconnect(),
     },
+    trees,
   };
-}
-
-/**
- * Every command runs inside this: a refusal is shown plainly (a field error names
- * its fields) and the details go to the Clearance log. The message is not awaited,
- * so a command never hangs on a notification.
- */
-export function reported<A extends unknown[], R>(output: vscode.LogOutputChannel, title: string, fn: (...args: A) => Promise<R>): (...args: A) => Promise<R | undefined> {
-  return async (...args: A) => {
-    try {
-      return await fn(...args);
-    } catch (error) {
-      const e = error as Error;
-      const control = isControlError(error);
-      // A validation error's message already lists its fields.
-      const fields = control && error.issues.length ? error.issues.map((i) => `${i.field}: ${i.message}`).join('; ') : '';
-      const message = error instanceof NotReady || (control && error.code === 'ValidationFailed') ? e.message : `${title} failed: ${e.message}`;
-      output.error(`${title}: ${control ? `${error.code}: ` : ''}${e.message}${fields ? ` [${fields}]` : ''}`);
-      void vscode.window.showErrorMessage(plainText(message.replace(/\n/g, '; ')), 'Show Log').then((pick) => pick && output.show());
-      return undefined;
-    }
-  };
-}
-
-/** Notifications turn `[label](target)` into links: text from the site or the service must not. */
-export function plainText(text: string): string {
-  return text.replace(/\]\(/g, '] (');
 }

@@ -248,6 +248,28 @@ function quoteForLog(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
+// ---- is it running? ------------------------------------------------------------------------
+
+/**
+ * Whether a role instance holds the site and serves a control socket (a runner,
+ * not a one-shot CLI command), from the site's lock file: no connection needed.
+ */
+export async function roleRunning(siteDir: string): Promise<boolean> {
+  const holder = await SiteLock.holder(siteLockFileFor(siteDir)).catch(() => undefined);
+  return !!holder?.controlPath;
+}
+
+/** Resolves true once no live process holds the site's lock (e.g. after `role.stop`), false after `timeoutMs`. */
+export async function waitForRoleExit(siteDir: string, timeoutMs = 120_000): Promise<boolean> {
+  const lock = siteLockFileFor(siteDir);
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    if (!(await SiteLock.holder(lock).catch(() => undefined))) return true;
+    if (Date.now() > until) return false;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 // ---- following the log ---------------------------------------------------------------------
 
 export interface FollowLogOptions {

@@ -63,6 +63,8 @@ export interface RoleTaskRegistration extends vscode.Disposable {
 const LOG_LINES = 50;
 /** How long close() waits for the terminal's exit status. */
 const EXIT_REASON_WAIT_MS = 3000;
+/** An exit status reported this long before close() still counts for it. */
+const EARLY_STATUS_MS = 250;
 /** How often the terminal checks that the role still runs. */
 const ALIVE_POLL_MS = 5000;
 
@@ -114,53 +116,52 @@ type CloseCause = 'stop' | 'shutdown' | 'unknown';
 
 /**
  * The exit statuses of terminals as the extension host reports them, so that a
- * Pseudoterminal.close() can learn why it was called. close() comes first,
- * then onDidCloseTerminal; both orders are handled.
+ * Pseudoterminal.close() can learn why it was called. The host sends close()
+ * first, then onDidCloseTerminal; a status reported shortly before close() is
+ * taken too. Each status is claimed by one close() only, so an earlier
+ * terminal's status cannot answer for a later one.
  */
 class TerminalCloses implements vscode.Disposable {
   private recent: { at: number; name: string; reason: vscode.TerminalExitReason | undefined }[] = [];
-  private waiters = new Set<() => void>();
+  private readonly waiters = new Set<() => void>();
   private readonly sub: vscode.Disposable;
   disposed = false;
 
   constructor() {
     this.sub = vscode.window.onDidCloseTerminal((t) => {
       const now = Date.now();
-      this.recent = [...this.recent.filter((r) => now - r.at < 10_000), { at: now, name: t.name, reason: t.exitStatus?.reason }];
+      this.recent = [...this.recent.filter((r) => now - r.at < EARLY_STATUS_MS), { at: now, name: t.name, reason: t.exitStatus?.reason }];
       for (const w of [...this.waiters]) w();
     });
   }
 
-  /** Why the terminal closed at `since`: from the first exit status reported around then. */
+  /** Why the terminal closed at `since`. */
   cause(since: number, timeoutMs = EXIT_REASON_WAIT_MS): Promise<CloseCause> {
     return new Promise((resolve) => {
-      const decide = (): boolean => {
-        if (this.disposed) {
-          finish('shutdown');
-          return true;
-        }
-        const seen = this.recent.filter((r) => r.at >= since - 1000);
-        if (!seen.length) return false;
-        // The window closing disposes every terminal with Shutdown: any one of them says so.
-        if (seen.some((r) => r.reason === vscode.TerminalExitReason.Shutdown)) finish('shutdown');
-        else {
-          const ours = seen.find((r) => r.name.includes(ROLE_TASK_LABEL)) ?? seen[0];
-          finish(ours.reason === vscode.TerminalExitReason.Process ? 'unknown' : 'stop');
-        }
-        return true;
-      };
+      let done = false;
       const finish = (cause: CloseCause): void => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
         this.waiters.delete(check);
         resolve(cause);
       };
-      const check = (): void => {
-        // Let the other terminals closed in the same batch (a shutdown) report too.
-        setTimeout(decide, 50);
+      const decide = (): void => {
+        if (done) return;
+        if (this.disposed) return finish('shutdown');
+        const seen = this.recent.filter((r) => r.at >= since - EARLY_STATUS_MS);
+        if (!seen.length) return;
+        // The window closing disposes every terminal with Shutdown: any one of them says so (left for the others to see).
+        if (seen.some((r) => r.reason === vscode.TerminalExitReason.Shutdown)) return finish('shutdown');
+        const ours = seen.find((r) => r.name.includes(ROLE_TASK_LABEL)) ?? seen[0];
+        this.recent = this.recent.filter((r) => r !== ours);
+        finish(ours.reason === vscode.TerminalExitReason.Process ? 'unknown' : 'stop');
       };
-      const timer = setTimeout(() => finish('unknown'), timeoutMs);
+      // Let the other terminals closed in the same batch (a shutdown) report too.
+      const check = (): void => void setTimeout(decide, 50);
+      const timer = setTimeout(() => finish(this.disposed ? 'shutdown' : 'unknown'), timeoutMs);
       this.waiters.add(check);
-      if (this.recent.some((r) => r.at >= since - 1000)) check();
+      check();
     });
   }
 
@@ -277,10 +278,12 @@ class RoleLogTerminal implements vscode.Pseudoterminal {
 
   /** Ends the task when the role stops without us (another console, `clearance-role stop`, a crash). */
   private watchAlive(): void {
+    if (this.closed) return;
     let misses = 0;
     let checking = false;
     this.alive = setInterval(() => {
-      if (checking || this.stopping || this.closed) return;
+      if (this.closed) return this.stopFollowing();
+      if (checking || this.stopping) return;
       checking = true;
       this.deps
         .isRunning()

@@ -1,7 +1,8 @@
 // The Activities view: the role's newest trail records (the snapshot carries the
 // last 50), newest first, each with its icon. A new record refreshes the list.
 import * as vscode from 'vscode';
-import { activityItems, type ActivityItem, type RoleConnection } from '../../core';
+import { activityItems, type ActivityItem } from '../../core';
+import type { ConnectionSlot } from './connectionSlot';
 import { ConsoleTree, type Handle } from './consoleTree';
 
 export const ACTIVITIES_VIEW_ID = 'clearance.activities';
@@ -14,7 +15,7 @@ interface ActivitiesModel {
 export class ActivitiesTree extends ConsoleTree<ActivitiesModel> {
   readonly view: vscode.TreeView<Handle>;
 
-  constructor(connection: RoleConnection) {
+  constructor(connection: ConnectionSlot) {
     super(connection, ['activities']);
     this.view = vscode.window.createTreeView(ACTIVITIES_VIEW_ID, { treeDataProvider: this });
     this.disposables.push(this.view);

@@ -3,7 +3,8 @@
 // springs back), a name filter, and the published count as the badge.
 // Every text comes from the view model (CameraIndex) and is plain text.
 import * as vscode from 'vscode';
-import { CameraIndex, type CameraNode, type RoleConnection } from '../../core';
+import { CameraIndex, type CameraNode } from '../../core';
+import type { ConnectionSlot } from './connectionSlot';
 import { ConsoleTree, type Handle } from './consoleTree';
 import { runReported } from './report';
 
@@ -17,7 +18,7 @@ export class CamerasTree extends ConsoleTree<CameraIndex> {
   private indexed: { registry: object; index: CameraIndex } | undefined;
 
   constructor(
-    connection: RoleConnection,
+    connection: ConnectionSlot,
     private readonly output: vscode.LogOutputChannel,
   ) {
     super(connection, ['registry']);
@@ -102,7 +103,7 @@ export class CamerasTree extends ConsoleTree<CameraIndex> {
   }
 
   /** Sends each changed box to the role, in order; a refused one springs back to the state. */
-  private async applyCheckboxes(items: ReadonlyArray<readonly [Handle, vscode.TreeItemCheckboxState]>): Promise<void> {
+  async applyCheckboxes(items: ReadonlyArray<readonly [Handle, vscode.TreeItemCheckboxState]>): Promise<void> {
     for (const [element, state] of items) {
       const node = this.node(element);
       if (!node) continue;

@@ -6,7 +6,8 @@
 // VS Code refreshes one element by identity, so firing the handle it got from
 // getChildren re-renders that item from the newest model.
 import * as vscode from 'vscode';
-import type { RoleConnection, StateChange, StatePart } from '../../core';
+import type { StateChange, StatePart } from '../../core';
+import type { ConnectionSlot } from './connectionSlot';
 
 /** A tree element: the view model's stable id (`camera:…`, `request:…`, `upload:…`). */
 export interface Handle {
@@ -26,7 +27,7 @@ export abstract class ConsoleTree<M> implements vscode.TreeDataProvider<Handle>,
   private readonly pendingIds = new Set<string>();
 
   constructor(
-    protected readonly connection: RoleConnection,
+    protected readonly connection: ConnectionSlot,
     /** The state parts this tree shows. */
     private readonly parts: readonly StatePart[],
   ) {

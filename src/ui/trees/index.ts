@@ -4,11 +4,13 @@ import type * as vscode from 'vscode';
 import type { RoleConnection } from '../../core';
 import { ActivitiesTree } from './activitiesTree';
 import { CamerasTree, registerCameraCommands } from './camerasTree';
+import { ConnectionSlot } from './connectionSlot';
 import { registerRequestCommands, RequestsTree } from './requestsTree';
 import { registerUploadCommands, UploadsTree } from './uploadsTree';
 
 export { ActivitiesTree, ACTIVITIES_VIEW_ID } from './activitiesTree';
 export { CAMERAS_FILTERED_CONTEXT, CAMERAS_VIEW_ID, CamerasTree } from './camerasTree';
+export { ConnectionSlot } from './connectionSlot';
 export { type Handle, REFRESH_DELAY_MS } from './consoleTree';
 export { errorText, plainMessage, reportError, runReported } from './report';
 export { REQUEST_DOCUMENT_SCHEME, REQUESTS_VIEW_ID, RequestsTree } from './requestsTree';
@@ -17,19 +19,26 @@ export { STAGING_FOLDER_CONTEXT, UPLOADS_VIEW_ID, UploadsTree } from './uploadsT
 export interface ConsoleTrees {
   /** Renders every tree again from the role's state (debounced). */
   refreshAll(): void;
+  /** Points every tree and item command at another connection (another site), or none. */
+  setConnection(connection: RoleConnection | undefined): void;
   cameras: CamerasTree;
   requests: RequestsTree;
   uploads: UploadsTree;
   activities: ActivitiesTree;
 }
 
-/** Creates the four tree views and registers their item commands on context.subscriptions. */
-export function registerTrees(context: vscode.ExtensionContext, connection: RoleConnection, output: vscode.LogOutputChannel): ConsoleTrees {
+/**
+ * Creates the four tree views and registers their item commands on context.subscriptions.
+ * `roleConnection` may be undefined (no site yet): call setConnection when there is one.
+ */
+export function registerTrees(context: vscode.ExtensionContext, roleConnection: RoleConnection | undefined, output: vscode.LogOutputChannel): ConsoleTrees {
+  const connection = new ConnectionSlot(roleConnection);
   const cameras = new CamerasTree(connection, output);
   const requests = new RequestsTree(connection);
   const uploads = new UploadsTree(connection, output);
   const activities = new ActivitiesTree(connection);
   context.subscriptions.push(
+    connection,
     cameras,
     requests,
     uploads,
@@ -41,6 +50,7 @@ export function registerTrees(context: vscode.ExtensionContext, connection: Role
   const all = [cameras, requests, uploads, activities];
   return {
     refreshAll: () => all.forEach((t) => t.refresh()),
+    setConnection: (c) => connection.set(c),
     cameras,
     requests,
     uploads,

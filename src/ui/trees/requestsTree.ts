@@ -3,7 +3,8 @@
 // confirmation naming the cameras), deny (with a reason), open (the request and
 // its history as read-only JSON). The role decides; the view shows its state.
 import * as vscode from 'vscode';
-import { pendingBadge, requestGroups, requestItem, type RequestGroup, type RequestItem, type RequestLike, type RoleConnection, type StateChange } from '../../core';
+import { pendingBadge, requestGroups, requestItem, type RequestGroup, type RequestItem, type RequestLike, type StateChange } from '../../core';
+import type { ConnectionSlot } from './connectionSlot';
 import { ConsoleTree, type Handle } from './consoleTree';
 import { plainMessage, runReported } from './report';
 
@@ -23,7 +24,7 @@ const requestViewId = (requestId: string): string => `request:${requestId}`;
 export class RequestsTree extends ConsoleTree<RequestsModel> {
   readonly view: vscode.TreeView<Handle>;
 
-  constructor(connection: RoleConnection) {
+  constructor(connection: ConnectionSlot) {
     super(connection, ['requests']);
     this.view = vscode.window.createTreeView(REQUESTS_VIEW_ID, { treeDataProvider: this, showCollapseAll: true });
     this.disposables.push(this.view);
@@ -116,7 +117,7 @@ class RequestDocuments implements vscode.TextDocumentContentProvider, vscode.Dis
   readonly onDidChange = this.changed.event;
   private readonly open = new Map<string, { requestId: string; text: string; fresh: boolean }>();
 
-  constructor(private readonly connection: RoleConnection) {}
+  constructor(private readonly connection: ConnectionSlot) {}
 
   async show(requestId: string): Promise<void> {
     const uri = vscode.Uri.from({ scheme: REQUEST_DOCUMENT_SCHEME, path: `/video-request-${requestId.replace(/[^\w.-]/g, '_')}.json` });
@@ -159,7 +160,7 @@ class RequestDocuments implements vscode.TextDocumentContentProvider, vscode.Dis
 }
 
 /** clearance.approveRequest, clearance.denyRequest, clearance.openRequest (each takes a tree element or a request id). */
-export function registerRequestCommands(tree: RequestsTree, connection: RoleConnection, output: vscode.LogOutputChannel): vscode.Disposable[] {
+export function registerRequestCommands(tree: RequestsTree, connection: ConnectionSlot, output: vscode.LogOutputChannel): vscode.Disposable[] {
   const documents = new RequestDocuments(connection);
   return [
     documents,
@@ -169,7 +170,14 @@ export function registerRequestCommands(tree: RequestsTree, connection: RoleConn
     }),
     vscode.commands.registerCommand('clearance.approveRequest', (arg: unknown) =>
       runReported(output, 'Approve video request', async () => {
-        const request = tree.request(arg);
+        // Scripts (and a toast's Approve button, which already asked) pass { requestId, confirmed: true }.
+        const given = arg as { requestId?: unknown; confirmed?: unknown } | undefined;
+        const confirmed = typeof given === 'object' && given !== null && given.confirmed === true && typeof given.requestId === 'string';
+        const request = tree.request(confirmed ? given.requestId : arg);
+        if (confirmed) {
+          await connection.request('requests.approve', { request: request.requestId });
+          return;
+        }
         const approve = 'Approve';
         const answer = await vscode.window.showWarningMessage(
           plainMessage(`Approve the video request for ${cameraNames(request)}?`),

@@ -3,7 +3,8 @@
 // confirmation, clear finished, reveal the staging folder). Progress events
 // refresh the one item that moved; a job changing place refreshes the tree.
 import * as vscode from 'vscode';
-import { uploadItems, type RoleConnection, type StateChange, type UploadAction, type UploadItem, type UploadRoot } from '../../core';
+import { uploadItems, type StateChange, type UploadAction, type UploadItem, type UploadRoot } from '../../core';
+import type { ConnectionSlot } from './connectionSlot';
 import { ConsoleTree, type Handle } from './consoleTree';
 import { plainMessage, runReported } from './report';
 
@@ -24,7 +25,7 @@ export class UploadsTree extends ConsoleTree<UploadsModel> {
   private stagingKnown: boolean | undefined;
 
   constructor(
-    connection: RoleConnection,
+    connection: ConnectionSlot,
     private readonly output: vscode.LogOutputChannel,
   ) {
     super(connection, ['uploads', 'properties']);
@@ -114,7 +115,7 @@ export class UploadsTree extends ConsoleTree<UploadsModel> {
 const ACTION_TITLES: Readonly<Record<Exclude<UploadAction, 'cancel'>, string>> = { pause: 'Pause upload', resume: 'Resume upload', retry: 'Retry upload' };
 
 /** The upload commands; the job ones take a tree element or a job id. */
-export function registerUploadCommands(tree: UploadsTree, connection: RoleConnection, output: vscode.LogOutputChannel): vscode.Disposable[] {
+export function registerUploadCommands(tree: UploadsTree, connection: ConnectionSlot, output: vscode.LogOutputChannel): vscode.Disposable[] {
   const simple = (['pause', 'resume', 'retry'] as const).map((action) =>
     vscode.commands.registerCommand(`clearance.${action}Upload`, (arg: unknown) =>
       runReported(output, ACTION_TITLES[action], async () => {
@@ -127,7 +128,7 @@ export function registerUploadCommands(tree: UploadsTree, connection: RoleConnec
     vscode.commands.registerCommand('clearance.cancelUpload', (arg: unknown) =>
       runReported(output, 'Cancel upload', async () => {
         const job = tree.job(arg);
-        const cancel = 'Cancel Upload';
+        const cancel = 'Stop Upload';
         const answer = await vscode.window.showWarningMessage(
           plainMessage(`Cancel the upload "${job.label}"?`),
           { modal: true, detail: 'The upload stops for good: its staged files are deleted and the incomplete evidence is removed from Clearance.' },

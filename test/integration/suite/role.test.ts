@@ -10,12 +10,29 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ControlClient, controlPathFor, type ActivityRecord } from '../../../src/core';
-import { generateSampleSite, readSamplePasswords, resolveFfmpeg, SAMPLE_CAMERA_IDS } from '../../../src/core/site';
+import { generateSampleSite, readSamplePasswords, resolveFfmpeg, SAMPLE_CAMERA_IDS, SAMPLE_SITE_FILE } from '../../../src/core/site';
 
 const EXTENSION_ID = 'clearance-console.clearance-console';
 
+interface Handle {
+  id: string;
+}
+interface Tree {
+  getChildren(element?: Handle): Handle[];
+}
 interface Api {
   role: { state(): string; signedInUser(): string | undefined; statusBar(): { text: string; tooltip: string }; reconnect(): Promise<void> };
+  trees: {
+    cameras: Tree & { applyCheckboxes(items: ReadonlyArray<readonly [Handle, vscode.TreeItemCheckboxState]>): Promise<void> };
+    requests: Tree;
+    uploads: Tree;
+    activities: Tree;
+  };
+}
+
+/** Every handle of a tree, depth first. */
+function walk(tree: Tree, element?: Handle): Handle[] {
+  return tree.getChildren(element).flatMap((h) => [h, ...walk(tree, h)]);
 }
 
 async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000): Promise<T> {
@@ -46,6 +63,7 @@ describe('the console attached to a running role', function () {
   let root: string;
   let passwords: Record<string, string>;
   let service: ReturnType<typeof spawn> | undefined;
+  let siteStart: Date;
   let admin: { client: ControlClient; session: string } | undefined;
   const trail = async (): Promise<ActivityRecord[]> => admin!.client.request<ActivityRecord[]>('activities.query', {}, admin!.session);
 
@@ -66,7 +84,8 @@ describe('the console attached to a running role', function () {
       }
     }, 60_000);
     site = path.join(dir, 'site');
-    await generateSampleSite({ folder: site, ffmpegPath: resolveFfmpeg(), start: new Date(Date.now() - 30 * 60_000), durationMinutes: 1, segmentMinutes: 0.5, cameras: [SAMPLE_CAMERA_IDS['Lobby Entrance']!], width: 160, height: 90 });
+    siteStart = new Date(Math.floor((Date.now() - 30 * 60_000) / 1000) * 1000);
+    await generateSampleSite({ folder: site, ffmpegPath: resolveFfmpeg(), start: siteStart, durationMinutes: 1, segmentMinutes: 0.5, cameras: [SAMPLE_CAMERA_IDS['Lobby Entrance']!], width: 160, height: 90 });
     passwords = await readSamplePasswords(site);
     const started = await node([path.join(root, 'dist', 'cli.js'), 'run', '--detach', '--site', site, '--connection', runtime.connectionFilePath, '--poll-interval', '0.5']);
     assert.equal(started.code, 0, started.out);
@@ -136,5 +155,40 @@ describe('the console attached to a running role', function () {
   it('shows the connected account', async () => {
     const account = await vscode.commands.executeCommand<{ accountId: string }>('clearance.showAccount');
     assert.equal(account?.accountId, 'tenant-local');
+  });
+
+  it('publishes an area checked in the Cameras tree; a camera of that area cannot be unchecked alone', async () => {
+    const area = SAMPLE_SITE_FILE.areas.find((a) => a.name === 'Main Building')!;
+    const lobby = SAMPLE_CAMERA_IDS['Lobby Entrance']!;
+    const handles = await until('the camera tree', () => {
+      const all = walk(api.trees.cameras);
+      return all.some((h) => h.id === `area:${area.id}`) ? all : undefined;
+    });
+    await api.trees.cameras.applyCheckboxes([[handles.find((h) => h.id === `area:${area.id}`)!, vscode.TreeItemCheckboxState.Checked]]);
+    const registry = async () => admin!.client.request<{ entries: { id: string }[]; published?: { cameras: { id: string }[] } }>('registry.get', {}, admin!.session);
+    await until('published at the service', async () => (await registry()).published?.cameras.some((c) => c.id === lobby), 60_000);
+    const refusalsBefore = (await trail()).length;
+    const camera = walk(api.trees.cameras).find((h) => h.id === `camera:${lobby}`)!;
+    await api.trees.cameras.applyCheckboxes([[camera, vscode.TreeItemCheckboxState.Unchecked]]);
+    assert.deepEqual((await registry()).entries.map((e) => e.id), [area.id], 'the refused change reached nothing');
+    assert.equal((await trail()).length, refusalsBefore, 'nothing was recorded as changed');
+  });
+
+  it('shows a filed request in the Requests tree, approves it from there, and the upload ends in the Uploads history', async () => {
+    const lobby = SAMPLE_CAMERA_IDS['Lobby Entrance']!;
+    const at = (s: number): string => new Date(siteStart.getTime() + s * 1000).toISOString();
+    const filed = await node([path.join(root, 'dist', 'emulator.js'), 'request', 'create', '--location', path.join(dir, 'service'), '--camera', lobby, '--from', at(5), '--to', at(20), '--comments', '<script>alert(1)</script> [x](command:workbench.action.quit)']);
+    assert.equal(filed.code, 0, filed.out);
+    const item = await until('the request in the tree', () => walk(api.trees.requests).find((h) => h.id.startsWith('request:')), 60_000);
+    assert.ok(walk(api.trees.requests).some((h) => h.id === 'requests:Pending'), 'under Pending');
+    const requestId = item.id.slice('request:'.length);
+    await vscode.commands.executeCommand('clearance.approveRequest', { requestId, confirmed: true });
+    await until('Completed at the role', async () => {
+      const list = await admin!.client.request<{ requestId: string; status: string }[]>('requests.list', {}, admin!.session);
+      return list.find((r) => r.requestId === requestId)?.status === 'Completed';
+    }, 90_000);
+    await until('the request under Completed', () => walk(api.trees.requests).some((h) => h.id === 'requests:Completed'));
+    await until('the upload in the history', () => walk(api.trees.uploads).some((h) => h.id === 'uploads:history'));
+    assert.ok(walk(api.trees.activities).length > 0, 'the Activities tree shows the trail');
   });
 });
