@@ -258,7 +258,11 @@ async function run(values: Values, argv: string[]): Promise<number> {
   const passwordFile = values['proxy-password-file'];
   const password = passwordFile !== undefined ? await readProxyPassword(passwordFile) : undefined;
   const host = new RunnerHost(values['log-file'] ? path.resolve(values['log-file']) : undefined);
-  const { role } = await openRole(values, paths, 'runner', true, host);
+  // A detached runner has no terminal: a start that fails must say why in its log.
+  const { role } = await openRole(values, paths, 'runner', true, host).catch((error: unknown) => {
+    log(`start failed: ${(error as Error).message}`);
+    throw error;
+  });
   if (password !== undefined) {
     try {
       const { changed } = await role.adoptProxyPassword(password);

@@ -2,6 +2,8 @@ import * as vscode from 'vscode';
 import { NotReady, registerCommands } from './commands';
 import { RoleClient } from './roleClient';
 import { ConsoleStatusBar } from './statusBar';
+import { RoleAlreadyRunning, resolveFfmpeg, roleRunning, startRoleProcess, waitForRoleExit } from './roleProcess';
+import { registerRoleTask } from './roleTask';
 import { registerTrees, type ConsoleTrees } from './trees';
 import { runReported } from './trees/report';
 
@@ -36,15 +38,55 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
 
   await vscode.commands.executeCommand('setContext', 'clearance.accountConnected', false);
 
+  const inFlight = (): number =>
+    client.connection?.role?.uploads.filter((u) => u.state === 'uploading' || u.state === 'queued' || u.state === 'completing').length ?? 0;
+  /** Starts the site's role in the background (or finds it already running). */
+  const startRole = async (): Promise<void> => {
+    const site = client.configuredSite();
+    if (!site) throw new NotReady('No site folder is set: set clearance.site.folder to the folder of your site (site.json and recordings/).');
+    const ffmpeg = await resolveFfmpeg(vscode.workspace.getConfiguration('clearance').get<string>('ffmpegPath'));
+    if (ffmpeg.warning) output.warn(ffmpeg.warning);
+    if (ffmpeg.source === 'none') output.warn(ffmpeg.message); // the runner still tries /usr/bin/ffmpeg and the npm package
+    try {
+      await startRoleProcess({ extensionPath: context.extensionPath, siteDir: site, ...(ffmpeg.path ? { ffmpegPath: ffmpeg.path } : {}), log: (l) => output.info(l) });
+    } catch (error) {
+      if (!(error instanceof RoleAlreadyRunning)) throw error;
+      output.info(error.message); // attach to it instead
+    }
+  };
+
   registerCommands(context, {
     output,
     client,
     refresh: () => trees.refreshAll(),
     reported: (title, fn) => (...args) => runReported(output, title, () => fn(...args)),
-    startRole: async () => {
-      throw new NotReady('Starting the role from VS Code comes with the role task: run `clearance-role run --site <folder> --detach` in a terminal.');
-    },
+    startRole,
   });
+
+  context.subscriptions.push(
+    registerRoleTask(context, {
+      siteDir: () => client.configuredSite(),
+      isRunning: async () => {
+        const site = client.configuredSite();
+        return site !== undefined && (await roleRunning(site));
+      },
+      start: async () => {
+        await startRole();
+        await client.reconnect();
+      },
+      confirmStop: async () =>
+        inFlight() === 0 ||
+        (await vscode.window.showWarningMessage(`${inFlight()} upload(s) are in flight. Stop the role? They resume from the last acknowledged block at the next start.`, { modal: true }, 'Stop Role')) === 'Stop Role',
+      stopRole: async () => {
+        const c = client.connection;
+        const site = client.configuredSite();
+        if (!c || c.state !== 'signedIn' || !site) throw new NotReady('Sign in first (Clearance: Sign In): stopping the role needs View plugin configuration.');
+        await c.request('role.stop');
+        if (!(await waitForRoleExit(site, 120_000))) throw new Error('the role did not stop within 120 s');
+      },
+      log: (l) => output.info(l),
+    }),
+  );
   // Attaching waits for nothing: a role that is not there is retried in the background.
   void client.reconnect().catch((error: unknown) => output.error(`role: ${(error as Error).message}`));
   output.info('Clearance Console activated.');

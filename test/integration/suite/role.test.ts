@@ -101,7 +101,14 @@ describe('the console attached to a running role', function () {
       await admin.client.request('role.stop', {}, admin.session).catch(() => undefined);
       await admin.client.close();
     }
-    await until('the role stopped', () => !fs.existsSync(path.join(site, '.clearance-role.lock')), 60_000).catch(() => undefined);
+    // A role started from the console in the last test is not the one `admin` reached: stop whichever holds the site.
+    const lock = path.join(site, '.clearance-role.lock');
+    try {
+      process.kill((JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number }).pid, 'SIGTERM');
+    } catch {
+      /* already stopped */
+    }
+    await until('the role stopped', () => !fs.existsSync(lock), 60_000).catch(() => undefined);
     service?.kill('SIGTERM');
     await new Promise((r) => setTimeout(r, 2000));
     fs.rmSync(dir, { recursive: true, force: true });
@@ -190,5 +197,17 @@ describe('the console attached to a running role', function () {
     await until('the request under Completed', () => walk(api.trees.requests).some((h) => h.id === 'requests:Completed'));
     await until('the upload in the history', () => walk(api.trees.uploads).some((h) => h.id === 'uploads:history'));
     assert.ok(walk(api.trees.activities).length > 0, 'the Activities tree shows the trail');
+  });
+
+  it('starts the role from VS Code (the editor\'s own runtime, detached) and attaches to it again', async () => {
+    await admin!.client.request('role.stop', {}, admin!.session);
+    await until('the console to see the role gone', () => api.role.state() === 'detached', 60_000);
+    assert.match(api.role.statusBar().text, /role not running/);
+    await vscode.commands.executeCommand('clearance.startRole');
+    await until('the role back, and this window signed in again with its kept session', () => api.role.state() === 'signedIn', 90_000);
+    const lock = JSON.parse(fs.readFileSync(path.join(site, '.clearance-role.lock'), 'utf8')) as { pid: number; purpose: string };
+    assert.equal(lock.purpose, 'runner');
+    assert.notEqual(lock.pid, process.pid, 'the role runs in its own process, not in the extension host');
+    assert.ok(fs.readFileSync(path.join(site, '.clearance-role', 'role.log'), 'utf8').includes('role running for'));
   });
 });
