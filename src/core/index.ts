@@ -25,6 +25,10 @@ export {
 export * from './console';
 export { ROLE_COMMAND_NAMES, commandAccess, type RoleCommandArgs, type RoleCommandName, type RoleCommandResult } from './role/commands';
 
+// Video requests and upload jobs, as the views show them.
+export type { VideoRequest } from './requests/videoRequest';
+export type { UploadJobSnapshot } from './uploads/uploadJob';
+
 // The activity trail's records and its verification, as commands answer them.
 export type { ActivityRecord, TrailVerification } from './audit/activityTrail';
 

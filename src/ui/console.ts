@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { NotReady, registerCommands } from './commands';
+import { RequestToasts } from './requestToasts';
 import { RoleClient } from './roleClient';
 import { ConsoleStatusBar } from './statusBar';
 import { RoleAlreadyRunning, resolveFfmpeg, roleRunning, startRoleProcess, waitForRoleExit } from './roleProcess';
@@ -17,6 +18,8 @@ export interface ConsoleApi {
     signedInUser(): string | undefined;
     statusBar(): { text: string; tooltip: string };
     reconnect(): Promise<void>;
+    /** Request ids this window raised a toast for. */
+    toasts(): readonly string[];
   };
   /** For tests: the tree providers. */
   trees: ConsoleTrees;
@@ -34,7 +37,14 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
   context.subscriptions.push(status, client.onDidChangeConnection((c) => status.follow(c, client.siteDir)));
 
   const trees = registerTrees(context, client.connection, output);
-  context.subscriptions.push(client.onDidChangeConnection((c) => trees.setConnection(c)));
+  const toasts = new RequestToasts(output);
+  context.subscriptions.push(
+    toasts,
+    client.onDidChangeConnection((c) => {
+      trees.setConnection(c);
+      toasts.follow(c);
+    }),
+  );
 
   await vscode.commands.executeCommand('setContext', 'clearance.accountConnected', false);
 
@@ -98,6 +108,7 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
       signedInUser: () => client.connection?.user?.user.name,
       statusBar: () => ({ text: status.text, tooltip: status.tooltip }),
       reconnect: () => client.reconnect(),
+      toasts: () => toasts.shown,
     },
     trees,
   };
