@@ -5,7 +5,6 @@
 import * as fs from 'node:fs';
 import path from 'node:path';
 
-export const LOG_FILE_NAME = 'role.log';
 const DEFAULT_MAX_BYTES = 5 * 1024 * 1024;
 const DEFAULT_KEEP = 3;
 

@@ -12,11 +12,12 @@ import { validateRoleProperties, type RoleProperties } from '../core/config/role
 import { ControlClient, controlPathFor, isControlError } from '../core/control';
 import type { RoleHost } from '../core/role/commands';
 import { Role } from '../core/role/role';
+import { roleStateDirFor } from '../core/role/roleFolders';
 import { SiteLock, SiteLockHeld, siteLockFileFor } from '../core/role/siteLock';
 import { LocalFolderSite, resolveFfmpeg } from '../core/site';
 import { RotatingLog } from './logFile';
 import { PasswordUnavailable, promptPassword, readPasswordFile } from './password';
-import { detach, RunnerHost, serve, waitForRelease } from './runner';
+import { detach, RunnerHost, serve } from './runner';
 import { SCRIPTED_COMMANDS, scriptedCall, type ScriptedCall, type ScriptedCommand } from './scripted';
 
 const USAGE = `Usage: clearance-role <command> --site <dir> [options]
@@ -167,7 +168,7 @@ interface Paths {
 function pathsOf(values: Values): Paths {
   if (!values.site) throw new UsageError('--site <dir> is required');
   const siteDir = path.resolve(values.site);
-  const stateDir = path.resolve(values.state ?? path.join(siteDir, '.clearance-role'));
+  const stateDir = roleStateDirFor(siteDir, values.state);
   return { siteDir, stateDir, lockFile: siteLockFileFor(siteDir), controlPath: controlPathFor(stateDir) };
 }
 
@@ -367,7 +368,7 @@ async function scripted(command: ScriptedCommand, positionals: string[], values:
       await client.close();
     }
     if (command === 'stop') {
-      if (!(await waitForRelease(paths.lockFile))) throw new Error('the role did not stop within 120 s');
+      if (!(await SiteLock.waitForRelease(paths.lockFile))) throw new Error('the role did not stop within 120 s');
       result = { stopped: true };
     }
   } else if (command === 'stop') {

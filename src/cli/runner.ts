@@ -5,13 +5,13 @@
 // socket, so that a console can import one; it starts polling once one is there.
 import { spawn } from 'node:child_process';
 import { promises as fs } from 'node:fs';
-import path from 'node:path';
 import { ControlClient, roleEventCoalescing, serveControl, type ControlServer } from '../core/control';
 import type { RoleHost } from '../core/role/commands';
 import type { Role } from '../core/role/role';
+import { roleLogFileFor } from '../core/role/roleFolders';
 import { SiteLock } from '../core/role/siteLock';
 import type { RoleEvent } from '../core/role/snapshot';
-import { LOG_FILE_NAME, tailLog } from './logFile';
+import { tailLog } from './logFile';
 
 export interface RunnerPaths {
   siteDir: string;
@@ -103,14 +103,20 @@ export async function serve(role: Role, host: RunnerHost, paths: RunnerPaths, lo
 /** What the runner logs: every activity record, connection changes, upload progress. */
 function watch(role: Role, log: (line: string) => void): void {
   let connection = '';
+  let nextTry: string | undefined;
   const progress = new Map<string, number>();
   role.onDidChange((e: RoleEvent) => {
     if (e.kind === 'activity') log(`activity #${e.record.seq} ${e.record.type}: ${e.record.summary}`);
     else if (e.kind === 'connection') {
-      if (e.connection.state !== connection) {
-        connection = e.connection.state;
-        const next = e.connection.poller.nextPollAt;
-        log(`connection: ${connection}${connection === 'unreachable' && e.connection.lastError ? ` (${e.connection.lastError})${next ? `; next try ${next}` : ''}` : ''}`);
+      const { state, lastError, poller } = e.connection;
+      if (state !== connection) {
+        connection = state;
+        log(`connection: ${state}${state === 'unreachable' && lastError ? ` (${lastError})` : ''}`);
+      }
+      // The next try is known once the poller has chosen its back-off, one change after the failure.
+      if (state === 'unreachable' && poller.state === 'backingOff' && poller.nextPollAt && poller.nextPollAt !== nextTry) {
+        nextTry = poller.nextPollAt;
+        log(`connection: next try ${nextTry}`);
       }
     } else if (e.kind === 'upload' && e.event.kind === 'progress') {
       const job = e.event.job;
@@ -126,16 +132,13 @@ function watch(role: Role, log: (line: string) => void): void {
   });
 }
 
-export function logFileFor(stateDir: string): string {
-  return path.join(stateDir, LOG_FILE_NAME);
-}
 
 /**
  * `run --detach`: starts this same command in the background (its own session,
  * no terminal, its log in the state folder) and returns once its socket answers.
  */
 export async function detach(argv: string[], paths: RunnerPaths, timeoutMs = 120_000): Promise<{ pid: number; logFile: string }> {
-  const logFile = logFileFor(paths.stateDir);
+  const logFile = roleLogFileFor(paths.stateDir);
   await fs.mkdir(paths.stateDir, { recursive: true, mode: 0o700 });
   const args = [...process.execArgv, process.argv[1], ...argv.filter((a) => a !== '--detach'), '--log-file', logFile];
   const before = (await fs.stat(logFile).catch(() => undefined))?.size ?? 0;
@@ -170,14 +173,4 @@ export async function detach(argv: string[], paths: RunnerPaths, timeoutMs = 120
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-}
-
-/** Waits until no live process holds the site's lock. */
-export async function waitForRelease(lockFile: string, timeoutMs = 120_000): Promise<boolean> {
-  const until = Date.now() + timeoutMs;
-  while (Date.now() < until) {
-    if (!(await SiteLock.holder(lockFile))) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return false;
 }

@@ -4,15 +4,14 @@
 // of every one, whatever the menus showed.
 import { promises as fs } from 'node:fs';
 import * as vscode from 'vscode';
-import type { ImportResult, RoleConnection, TrailVerification } from '../core';
+import { uploadsInFlight, type ImportResult, type RoleConnection, type TrailVerification } from '../core';
+import { runReported } from './report';
 import type { RoleClient } from './roleClient';
 
 interface CommandDeps {
   output: vscode.LogOutputChannel;
   client: RoleClient;
   refresh(): void;
-  /** Wraps a command: a failure is shown plainly (fields named) and logged. */
-  reported: <A extends unknown[], R>(title: string, fn: (...args: A) => Promise<R>) => (...args: A) => Promise<R | undefined>;
   startRole: () => Promise<void>;
 }
 
@@ -22,9 +21,10 @@ export const MAX_CONNECTION_FILE_BYTES = 1024 * 1024;
 export class NotReady extends Error {}
 
 export function registerCommands(context: vscode.ExtensionContext, deps: CommandDeps): void {
-  const { client, reported } = deps;
+  const { client, output } = deps;
+  // Every command fails the same way: a plain message naming the fields, the details in the log.
   const register = <A extends unknown[]>(id: string, title: string, run: (...args: A) => Promise<unknown>) =>
-    context.subscriptions.push(vscode.commands.registerCommand(id, reported(title, run)));
+    context.subscriptions.push(vscode.commands.registerCommand(id, (...args: A) => runReported(output, title, () => run(...args))));
 
   /** The connection of a signed-in user, or a plain refusal with the way forward. */
   const signedIn = async (): Promise<RoleConnection> => {
@@ -104,7 +104,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
 
   register('clearance.stopRole', 'Stop role', async (confirmed?: boolean) => {
     const c = await signedIn();
-    const inFlight = c.role?.uploads.filter((u) => u.state === 'uploading' || u.state === 'queued' || u.state === 'completing').length ?? 0;
+    const inFlight = c.role ? uploadsInFlight(c.role.uploads).count : 0;
     if (confirmed !== true && inFlight > 0) {
       const ok = await vscode.window.showWarningMessage(`${inFlight} upload(s) are in flight. Stop the role? They resume from the last acknowledged block at the next start.`, { modal: true }, 'Stop Role');
       if (ok !== 'Stop Role') return;

@@ -1,4 +1,5 @@
 import * as vscode from 'vscode';
+import { uploadsInFlight } from '../core';
 import { NotReady, registerCommands } from './commands';
 import { RequestToasts } from './requestToasts';
 import { RoleClient } from './roleClient';
@@ -6,7 +7,6 @@ import { ConsoleStatusBar } from './statusBar';
 import { RoleAlreadyRunning, resolveFfmpeg, roleRunning, startRoleProcess, waitForRoleExit } from './roleProcess';
 import { registerRoleTask } from './roleTask';
 import { registerTrees, type ConsoleTrees } from './trees';
-import { runReported } from './trees/report';
 
 export interface ConsoleApi {
   apiVersion: 1;
@@ -48,8 +48,7 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
 
   await vscode.commands.executeCommand('setContext', 'clearance.accountConnected', false);
 
-  const inFlight = (): number =>
-    client.connection?.role?.uploads.filter((u) => u.state === 'uploading' || u.state === 'queued' || u.state === 'completing').length ?? 0;
+  const inFlight = (): number => uploadsInFlight(client.connection?.role?.uploads ?? []).count;
   /** Starts the site's role in the background (or finds it already running). */
   const startRole = async (): Promise<void> => {
     const site = client.configuredSite();
@@ -69,7 +68,6 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
     output,
     client,
     refresh: () => trees.refreshAll(),
-    reported: (title, fn) => (...args) => runReported(output, title, () => fn(...args)),
     startRole,
   });
 

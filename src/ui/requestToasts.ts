@@ -3,7 +3,7 @@
 // else interrupts the operator.
 import * as vscode from 'vscode';
 import type { RoleConnection, VideoRequest } from '../core';
-import { plainMessage, runReported } from './trees/report';
+import { plainMessage, runReported } from './report';
 
 export class RequestToasts implements vscode.Disposable {
   private sub: { dispose(): void } | undefined;

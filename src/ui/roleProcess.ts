@@ -15,20 +15,11 @@ import { spawn } from 'node:child_process';
 import { constants, promises as fs, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { StringDecoder } from 'node:string_decoder';
-import { SiteLock, siteLockFileFor } from '../core';
-
-/** The runner's default state folder (src/cli/main.ts `pathsOf`). */
-export const DEFAULT_STATE_DIR_NAME = '.clearance-role';
-/** The detached runner's log in its state folder (src/cli/logFile.ts). */
-export const ROLE_LOG_FILE_NAME = 'role.log';
-
-export function roleStateDir(siteDir: string, stateDir?: string): string {
-  return path.resolve(stateDir ?? path.join(path.resolve(siteDir), DEFAULT_STATE_DIR_NAME));
-}
+import { roleLogFileFor, roleStateDirFor, SiteLock, siteLockFileFor } from '../core';
 
 /** `<state>/role.log`: where `run --detach` logs (rotated to role.log.1 … at 5 MiB). */
 export function roleLogFile(siteDir: string, stateDir?: string): string {
-  return path.join(roleStateDir(siteDir, stateDir), ROLE_LOG_FILE_NAME);
+  return roleLogFileFor(roleStateDirFor(siteDir, stateDir));
 }
 
 // ---- ffmpeg --------------------------------------------------------------------------------
@@ -260,14 +251,8 @@ export async function roleRunning(siteDir: string): Promise<boolean> {
 }
 
 /** Resolves true once no live process holds the site's lock (e.g. after `role.stop`), false after `timeoutMs`. */
-export async function waitForRoleExit(siteDir: string, timeoutMs = 120_000): Promise<boolean> {
-  const lock = siteLockFileFor(siteDir);
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    if (!(await SiteLock.holder(lock).catch(() => undefined))) return true;
-    if (Date.now() > until) return false;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+export function waitForRoleExit(siteDir: string, timeoutMs = 120_000): Promise<boolean> {
+  return SiteLock.waitForRelease(siteLockFileFor(siteDir), timeoutMs);
 }
 
 // ---- following the log ---------------------------------------------------------------------

@@ -8,6 +8,7 @@ import { isControlError } from '../control/errors';
 import { controlPathFor } from '../control/protocol';
 import { Emitter, type Disposable } from '../events';
 import type { PublicRoleState } from '../role/roleQueries';
+import { roleStateDirFor } from '../role/roleFolders';
 import { siteLockFileFor, SiteLock } from '../role/siteLock';
 import type { RoleEvent, UserView } from '../role/snapshot';
 import { ConsoleState, type StateChange, type VisibleSnapshot } from './consoleState';
@@ -122,7 +123,7 @@ export class RoleConnection {
 
   private async socketPath(): Promise<string> {
     const holder = await SiteLock.holder(siteLockFileFor(this.o.siteDir));
-    return holder?.controlPath ?? controlPathFor(this.o.stateDir ?? `${this.o.siteDir}/.clearance-role`);
+    return holder?.controlPath ?? controlPathFor(roleStateDirFor(this.o.siteDir, this.o.stateDir));
   }
 
   private async tryAttach(): Promise<void> {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { ACTIVITY_TYPES } from '../audit/activityTrail';
 import type { SessionInfo, SiteSessions } from '../auth/siteSessions';
 import { ValidationError, type FieldIssue } from '../config/fieldErrors';
+import { fieldPath } from '../config/schema';
 import { PrivilegeDenied, ROLE_ACTIONS, type RoleAction } from '../config/privileges';
 import type { SiteUser } from '../site/model';
 import type { Role } from './role';
@@ -418,7 +419,7 @@ export function zodIssues(error: z.ZodError): FieldIssue[] {
   const seen = new Set<string>();
   // zod runs length checks even on a value of the wrong type (an array for a string): one message a field.
   return error.issues.map((issue) => {
-    const field = issue.path.reduce<string>((out, key) => (typeof key === 'number' ? `${out}[${key}]` : out ? `${out}.${String(key)}` : String(key)), '');
+    const field = fieldPath(issue.path);
     const message = issue.code === 'unrecognized_keys' ? `unknown field(s) ${issue.keys.map((k) => JSON.stringify(k)).join(', ')}` : issue.message;
     return { field: field || '(arguments)', message };
   }).filter((i) => !seen.has(i.field) && seen.add(i.field));

@@ -112,6 +112,16 @@ export class SiteLock {
     return owner && ownerAlive(owner) ? owner : undefined;
   }
 
+  /** Resolves true once no live process holds the lock at `file` (a role stopping), false after `timeoutMs`. */
+  static async waitForRelease(file: string, timeoutMs = 120_000): Promise<boolean> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      if (!(await SiteLock.holder(file).catch(() => undefined))) return true;
+      if (Date.now() > until) return false;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   /** Takes the lock or throws SiteLockHeld naming the live holder. A stale lock is taken over. */
   static async acquire(file: string, info: { purpose: string; controlPath?: string }): Promise<SiteLock> {
     const target = path.resolve(file);

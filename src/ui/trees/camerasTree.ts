@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { CameraIndex, type CameraNode } from '../../core';
 import type { ConnectionSlot } from './connectionSlot';
 import { ConsoleTree, type Handle } from './consoleTree';
-import { runReported } from './report';
+import { runReported } from '../report';
 
 export const CAMERAS_VIEW_ID = 'clearance.cameras';
 /** True while a name filter narrows the Cameras view (for the Clear Filter button). */

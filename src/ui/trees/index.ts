@@ -12,7 +12,6 @@ export { ActivitiesTree, ACTIVITIES_VIEW_ID } from './activitiesTree';
 export { CAMERAS_FILTERED_CONTEXT, CAMERAS_VIEW_ID, CamerasTree } from './camerasTree';
 export { ConnectionSlot } from './connectionSlot';
 export { type Handle, REFRESH_DELAY_MS } from './consoleTree';
-export { errorText, plainMessage, reportError, runReported } from './report';
 export { REQUEST_DOCUMENT_SCHEME, REQUESTS_VIEW_ID, RequestsTree } from './requestsTree';
 export { STAGING_FOLDER_CONTEXT, UPLOADS_VIEW_ID, UploadsTree } from './uploadsTree';
 

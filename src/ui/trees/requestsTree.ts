@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { pendingBadge, requestGroups, requestItem, type RequestGroup, type RequestItem, type RequestLike, type StateChange } from '../../core';
 import type { ConnectionSlot } from './connectionSlot';
 import { ConsoleTree, type Handle } from './consoleTree';
-import { plainMessage, runReported } from './report';
+import { plainMessage, runReported } from '../report';
 
 export const REQUESTS_VIEW_ID = 'clearance.requests';
 /** The scheme of the read-only request documents (clearance.openRequest). */

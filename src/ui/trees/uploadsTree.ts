@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { uploadItems, type StateChange, type UploadAction, type UploadItem, type UploadRoot } from '../../core';
 import type { ConnectionSlot } from './connectionSlot';
 import { ConsoleTree, type Handle } from './consoleTree';
-import { plainMessage, runReported } from './report';
+import { plainMessage, runReported } from '../report';
 
 export const UPLOADS_VIEW_ID = 'clearance.uploads';
 /** True when the signed-in user sees the role's archive (staging) folder. */

@@ -11,17 +11,10 @@ import { verifyTrailText, type ActivityRecord, type ActivityType } from '../../.
 import { PROXY_PASSWORD_SECRET_KEY } from '../../../src/core/config/roleProperties';
 import { FileSecretStore } from '../../../src/core/config/secretStore';
 import { pathSegmentFor } from '../../../src/core/site';
-import { samplePasswordFiles } from './passwords';
+import { cli, MAIN, ROOT, samplePasswordFiles, type Done } from './cliProcess';
 import { AREAS, CAMERAS, startWorld, waitFor, type World } from '../role/world';
 
-const ROOT = path.resolve(__dirname, '../../..');
-const MAIN = path.join(ROOT, 'src/cli/main.ts');
 
-interface Done {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 class Runner {
   readonly lines: string[] = [];
@@ -79,16 +72,6 @@ class Runner {
   }
 }
 
-function cli(...args: string[]): Promise<Done> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 function json<T>(done: Done): T {
   assert.equal(done.code, 0, `exit ${done.code}: ${done.stderr}${done.stdout}`);

@@ -2,7 +2,6 @@
 // the local service on loopback and a sample site with real video; consoles are
 // clients of its control socket (protocol v1) and sign in as site users.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import net from 'node:net';
 import * as path from 'node:path';
@@ -12,21 +11,9 @@ import type { RoleEvent } from '../../../src/core/role/snapshot';
 import { SiteLock, siteLockFileFor } from '../../../src/core/role/siteLock';
 import { readSamplePasswords } from '../../../src/core/site';
 import { AREAS, CAMERAS, startWorld, waitFor, type World } from '../role/world';
-import { samplePasswordFiles } from './passwords';
+import { cli, samplePasswordFiles } from './cliProcess';
 
-const ROOT = path.resolve(__dirname, '../../..');
-const MAIN = path.join(ROOT, 'src/cli/main.ts');
 
-function cli(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const proc = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    proc.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    proc.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    proc.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 interface Seen {
   seq: number;

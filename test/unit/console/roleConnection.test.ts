@@ -9,10 +9,9 @@ import * as path from 'node:path';
 import { RoleConnection, type SessionKeeper } from '../../../src/core/console';
 import type { VideoRequest } from '../../../src/core/requests/videoRequest';
 import { readSamplePasswords } from '../../../src/core/site';
+import { MAIN, ROOT } from '../cli/cliProcess';
 import { AREAS, CAMERAS, startWorld, waitFor, type World } from '../role/world';
 
-const ROOT = path.resolve(__dirname, '../../..');
-const MAIN = path.join(ROOT, 'src/cli/main.ts');
 
 /** A session kept the way SecretStorage keeps it: outside the role, across reloads. */
 class KeptSession implements SessionKeeper {

@@ -3,7 +3,7 @@
 // the details. A command body never throws past this wrapper, so a command
 // handler, a check box listener or a `void` call never leaves a rejection unhandled.
 import * as vscode from 'vscode';
-import { isControlError } from '../../core';
+import { isControlError } from '../core';
 
 interface Issue {
   field: string;
