@@ -64,11 +64,18 @@ windows, these commands) are its clients over an owner-only local socket
                                              (id or its first characters);
                                              --wait: until it is final
   deny <request> --reason <text>             deny it, telling the requester why
+  unavailable <request> [--reason <text>]    answer a pending request "video
+                                             unavailable" (nothing is exported;
+                                             default reason: no recordings
+                                             available at the site)
   export --camera <c> [--camera <c>...] --from <iso> --to <iso>
          [--case <caseId> | --new-case <name> [--department <id>] [--category <id>]
          [--case-info <text>]] [--name <evidence name>] [--wait]
                                              send recordings (at most 24 h)
   snapshot --camera <c> --at <iso> [case options] [--wait]
+  pause-uploads                              pause every queued or running upload
+  resume-uploads                             resume every paused upload (without
+                                             a runner: they go at its next run)
   select add|remove (--camera|--area|--federation) <id or name>
                                              change the camera selection
   notify [--notify-user <v>...]              who is told of new requests
@@ -306,11 +313,14 @@ function scriptedArgs(command: ScriptedCommand, positionals: string[], values: V
   switch (command) {
     case 'approve':
     case 'deny':
+    case 'unavailable':
       if (!positionals[0]) throw new UsageError(`${command} needs the request id: clearance-role ${command} <request> --site <dir> --user <u>`);
       args.request = positionals[0];
       if (command === 'deny') {
         if (!values.reason?.trim()) throw new UsageError('deny needs --reason <text>: the requester is told why');
         args.reason = values.reason;
+      } else if (command === 'unavailable') {
+        if (values.reason !== undefined) args.reason = values.reason;
       } else if (values.wait) args.wait = true;
       break;
     case 'export':

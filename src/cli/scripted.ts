@@ -8,7 +8,23 @@ import { STATUS_LABELS } from '../core/requests/videoRequest';
 import type { RoleSnapshot } from '../core/role/snapshot';
 import type { UploadJobSnapshot } from '../core/uploads/uploadJob';
 
-export const SCRIPTED_COMMANDS = ['status', 'requests', 'approve', 'deny', 'export', 'snapshot', 'select', 'notify', 'poll', 'verify', 'activities', 'stop'] as const;
+export const SCRIPTED_COMMANDS = [
+  'status',
+  'requests',
+  'approve',
+  'deny',
+  'unavailable',
+  'export',
+  'snapshot',
+  'pause-uploads',
+  'resume-uploads',
+  'select',
+  'notify',
+  'poll',
+  'verify',
+  'activities',
+  'stop',
+] as const;
 export type ScriptedCommand = (typeof SCRIPTED_COMMANDS)[number];
 
 export interface ScriptedCall {
@@ -32,10 +48,16 @@ export function scriptedCall(command: ScriptedCommand, args: Record<string, unkn
       return { command: 'requests.approve', args, shape: (r) => describeRequest(r as VideoRequest), needsService: true };
     case 'deny':
       return { command: 'requests.deny', args, shape: (r) => describeRequest(r as VideoRequest), needsService: true };
+    case 'unavailable':
+      return { command: 'requests.videoUnavailable', args, shape: (r) => describeRequest(r as VideoRequest), needsService: true };
     case 'export':
       return { command: 'export.video', args, shape: (r) => describeUpload(r as UploadJobSnapshot), needsService: true };
     case 'snapshot':
       return { command: 'export.snapshot', args, shape: (r) => describeUpload(r as UploadJobSnapshot), needsService: true };
+    case 'pause-uploads':
+      return { command: 'uploads.pauseAll', args: {}, shape: same, needsService: false };
+    case 'resume-uploads':
+      return { command: 'uploads.resumeAll', args: {}, shape: same, needsService: false };
     case 'select': {
       const { action, ...entry } = args;
       return {
@@ -82,7 +104,14 @@ export function describeRequest(r: VideoRequest): Record<string, unknown> {
     requestId: r.requestId,
     status: r.status,
     label: STATUS_LABELS[r.status],
-    cameras: r.cameras.map((c) => ({ id: c.id, name: c.name, ...(c.outcome ? { outcome: c.outcome } : {}), ...(c.evidenceId ? { evidenceId: c.evidenceId } : {}), ...(c.files ? { files: c.files } : {}) })),
+    cameras: r.cameras.map((c) => ({
+      id: c.id,
+      name: c.name,
+      ...(c.outcome ? { outcome: c.outcome } : {}),
+      ...(c.message ? { message: c.message } : {}),
+      ...(c.evidenceId ? { evidenceId: c.evidenceId } : {}),
+      ...(c.files ? { files: c.files } : {}),
+    })),
     fromUtc: r.fromUtc,
     toUtc: r.toUtc,
     ...(r.decidedBy ? { decidedBy: r.decidedBy } : {}),

@@ -32,6 +32,9 @@ export type { UploadJobSnapshot } from './uploads/uploadJob';
 // The activity trail's records and its verification, as commands answer them.
 export type { ActivityRecord, TrailVerification } from './audit/activityTrail';
 
+// The rule a new site-user password must meet (the role checks it; a form says it first).
+export { MIN_PASSWORD_LENGTH } from './auth/passwords';
+
 // Configuration the console shows, edits and hands to the role.
 export type { AccountChange, ImportResult } from './config/accountStore';
 export type { AccountInfo } from './config/connectionFile';

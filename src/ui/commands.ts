@@ -2,18 +2,25 @@
 // window's connection. They take optional arguments so that scripts and tests
 // can run them without dialogs; the role checks the session and the privilege
 // of every one, whatever the menus showed.
-import { promises as fs } from 'node:fs';
+import { existsSync, promises as fs } from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { uploadsInFlight, type ImportResult, type RoleConnection, type TrailVerification } from '../core';
-import { runReported } from './report';
+import { formatLocal, uploadsInFlight, type ImportResult, type RoleConnection, type TrailVerification, type UploadJobSnapshot } from '../core';
+import { queuedMessage, snapshotForm, videoForm, type SnapshotArgs, type VideoArgs } from './evidenceCommands';
+import { pickText, plainMessage, runReported } from './report';
 import type { RoleClient } from './roleClient';
+import { changeOwnPasswordForm, newPassword, pickUser } from './userCommands';
 
 interface CommandDeps {
   output: vscode.LogOutputChannel;
   client: RoleClient;
   refresh(): void;
   startRole: () => Promise<void>;
+  extensionPath: string;
 }
+
+/** The terminal Start Local Service runs `npm start` in. */
+export const LOCAL_SERVICE_TERMINAL = 'Clearance Local Service';
 
 /** Largest connection file accepted (they are a few KB). */
 export const MAX_CONNECTION_FILE_BYTES = 1024 * 1024;
@@ -43,17 +50,17 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     if (!user) {
       const names = await c.userNames();
       const pick = await vscode.window.showQuickPick(
-        names.map((u) => ({ label: u.name, description: u.displayName })),
+        names.map((u) => ({ label: pickText(u.name), description: pickText(u.displayName), name: u.name })),
         { title: 'Sign in to the Clearance role', placeHolder: 'Site user' },
       );
       if (!pick) return;
-      user = pick.label;
+      user = pick.name;
     }
     const password = given?.password ?? (await vscode.window.showInputBox({ title: `Password of ${user}`, password: true, ignoreFocusOut: true }));
     if (password === undefined) return;
     const view = await c.signIn(user, password);
     deps.refresh();
-    void vscode.window.showInformationMessage(`Signed in to the Clearance role as ${view.user.displayName}.`);
+    void vscode.window.showInformationMessage(plainMessage(`Signed in to the Clearance role as ${view.user.displayName}.`));
     return view;
   });
 
@@ -71,7 +78,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     }
     // The file's text goes to the role only: its private key never lands in settings or the window's state.
     const result = await c.request<ImportResult & { ok: true }>('account.import', { text: await fs.readFile(file.fsPath, 'utf8'), source: file.fsPath.split(/[\\/]/).pop() });
-    void vscode.window.showInformationMessage(`Account ${result.account.accountId} connected (integration ${result.account.integrationName}).`);
+    void vscode.window.showInformationMessage(plainMessage(`Account ${result.account.accountId} connected (integration ${result.account.integrationName}).`));
     return result.account;
   });
 
@@ -79,7 +86,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     const c = await signedIn();
     const { account } = await c.request<{ account: { accountId: string; integrationName: string; publicKeyFingerprint: string; importedAt: string } | null }>('account.show');
     if (!account) throw new NotReady('No account is connected: run Clearance: Import Connection File.');
-    void vscode.window.showInformationMessage(`Account ${account.accountId}, integration ${account.integrationName}, key ${account.publicKeyFingerprint}, imported ${account.importedAt}.`);
+    void vscode.window.showInformationMessage(plainMessage(`Account ${account.accountId}, integration ${account.integrationName}, key ${account.publicKeyFingerprint}, imported ${formatLocal(account.importedAt)}.`));
     return account;
   });
 
@@ -124,7 +131,7 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
   register('clearance.verifyActivityTrail', 'Verify activity trail', async () => {
     const result = await (await signedIn()).request<TrailVerification>('activities.verify');
     if (result.ok) void vscode.window.showInformationMessage(`The activity trail verifies: ${result.records} record(s), chain intact.`);
-    else void vscode.window.showErrorMessage(`The activity trail does NOT verify: ${result.problems.map((p) => `line ${p.line}: ${p.message}`).join('; ')}`);
+    else void vscode.window.showErrorMessage(plainMessage(`The activity trail does NOT verify: ${result.problems.map((p) => `line ${p.line}: ${p.message}`).join('; ')}`));
     return result;
   });
 
@@ -145,13 +152,80 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     await vscode.window.showTextDocument(doc, { preview: true });
   });
 
-  register('clearance.exportVideo', 'Send video to Clearance', async () => {
-    await signedIn();
-    throw new NotReady('Send Video to Clearance from the console is not built yet: use `clearance-role export` from a terminal.');
+  register('clearance.exportVideo', 'Send video to Clearance', async (given?: VideoArgs) => {
+    const c = await signedIn();
+    const args = given ?? (await videoForm(c));
+    const job = await c.request<UploadJobSnapshot>('export.video', args);
+    void vscode.window.showInformationMessage(queuedMessage(job, 'Video'));
+    return job;
   });
 
-  register('clearance.startLocalService', 'Start local service', async () => {
-    void vscode.window.showInformationMessage('The local Clearance service is started from a terminal in this repository: npm start.');
+  register('clearance.sendSnapshot', 'Send snapshot', async (given?: SnapshotArgs) => {
+    const c = await signedIn();
+    const args = given ?? (await snapshotForm(c));
+    const job = await c.request<UploadJobSnapshot>('export.snapshot', args);
+    void vscode.window.showInformationMessage(queuedMessage(job, 'Snapshot'));
+    return job;
+  });
+
+  register('clearance.pauseAllUploads', 'Pause all uploads', async () => {
+    const { paused } = await (await signedIn()).request<{ paused: number }>('uploads.pauseAll');
+    void vscode.window.setStatusBarMessage(`Clearance: ${paused} upload(s) paused`, 5000);
+    return paused;
+  });
+
+  register('clearance.resumeAllUploads', 'Resume all uploads', async () => {
+    const { resumed } = await (await signedIn()).request<{ resumed: number }>('uploads.resumeAll');
+    void vscode.window.setStatusBarMessage(`Clearance: ${resumed} upload(s) resumed`, 5000);
+    return resumed;
+  });
+
+  register('clearance.changePassword', 'Change password', async (given?: { current: string; next: string }) => {
+    const c = await signedIn();
+    await c.request('session.changePassword', given ?? (await changeOwnPasswordForm(c)));
+    void vscode.window.showInformationMessage(`The password of ${c.user?.user.name ?? 'your site user'} is changed.`);
+  });
+
+  register('clearance.setUserPassword', 'Set a user\'s password', async (given?: { user: string; password: string }) => {
+    const c = await signedIn();
+    let args = given;
+    if (!args) {
+      const user = await pickUser(c, 'Set or reset the password of a site user');
+      args = { user: user.name, password: await newPassword(`New password of ${user.name}`) };
+    }
+    await c.request('users.setPassword', args);
+    void vscode.window.showInformationMessage(plainMessage(`The password of ${args.user} is set. Tell them in person, not by mail or chat.`));
+  });
+
+  register('clearance.clearLockout', 'Clear sign-in lockout', async (given?: { user: string }) => {
+    const c = await signedIn();
+    const user = given?.user ?? (await pickUser(c, 'Clear the sign-in lockout of a site user', (u) => u.locked || u.failures > 0)).name;
+    const { cleared } = await c.request<{ cleared: boolean }>('users.clearLockout', { user });
+    void vscode.window.showInformationMessage(plainMessage(cleared ? `${user} may sign in again.` : `${user} was not locked out.`));
+    return cleared;
+  });
+
+  register('clearance.showLog', 'Show log', async () => {
+    output.show(true);
+  });
+
+  register('clearance.startLocalService', 'Start local service', async (given?: { npmStartArgs?: string[] }) => {
+    // A development checkout carries the local service (scripts/start.mjs); an installed .vsix does not.
+    const checkout = deps.extensionPath;
+    if (!existsSync(path.join(checkout, 'scripts', 'start.mjs'))) {
+      throw new NotReady(
+        'This installation carries no local Clearance service. To run one: clone the Clearance Console repository, then run `npm install && npm start -- --no-open` in it.',
+      );
+    }
+    // npm itself is the terminal's process: the terminal ends (with npm's exit code) when the service stops.
+    const terminal = vscode.window.createTerminal({
+      name: LOCAL_SERVICE_TERMINAL,
+      cwd: checkout,
+      shellPath: process.platform === 'win32' ? 'npm.cmd' : 'npm',
+      shellArgs: ['start', '--', ...(given?.npmStartArgs ?? ['--no-open'])],
+    });
+    terminal.show(true);
+    return terminal;
   });
 
   register('clearance.refresh', 'Refresh', async () => {

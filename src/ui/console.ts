@@ -1,5 +1,6 @@
 import * as vscode from 'vscode';
 import { uploadsInFlight } from '../core';
+import { AttachCallOuts } from './attachCallOuts';
 import { NotReady, registerCommands } from './commands';
 import { RequestToasts } from './requestToasts';
 import { RoleClient } from './roleClient';
@@ -20,6 +21,10 @@ export interface ConsoleApi {
     reconnect(): Promise<void>;
     /** Request ids this window raised a toast for. */
     toasts(): readonly string[];
+    /** The texts of those toasts. */
+    toastTexts(): readonly string[];
+    /** What the console said on attaching (a started role, overdue requests). */
+    callOuts(): readonly string[];
   };
   /** For tests: the tree providers. */
   trees: ConsoleTrees;
@@ -64,11 +69,21 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
     }
   };
 
+  const callOuts = new AttachCallOuts({
+    output,
+    startRole: async () => {
+      await startRole();
+      await client.reconnect();
+    },
+  });
+  context.subscriptions.push(callOuts, client.onDidChangeConnection((c) => callOuts.follow(c, client.siteDir)));
+
   registerCommands(context, {
     output,
     client,
     refresh: () => trees.refreshAll(),
     startRole,
+    extensionPath: context.extensionPath,
   });
 
   context.subscriptions.push(
@@ -107,6 +122,8 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
       statusBar: () => ({ text: status.text, tooltip: status.tooltip }),
       reconnect: () => client.reconnect(),
       toasts: () => toasts.shown,
+      toastTexts: () => toasts.texts,
+      callOuts: () => callOuts.shown,
     },
     trees,
   };

@@ -3,7 +3,9 @@
 // the details. A command body never throws past this wrapper, so a command
 // handler, a check box listener or a `void` call never leaves a rejection unhandled.
 import * as vscode from 'vscode';
-import { isControlError } from '../core';
+import { isControlError, pickText, plainMessage } from '../core';
+
+export { pickText, plainMessage };
 
 interface Issue {
   field: string;
@@ -25,15 +27,6 @@ function messageOf(error: unknown): string {
   return 'Something failed without saying why (see the Clearance output).';
 }
 
-/**
- * Text for a notification or dialog that must stay plain: VS Code turns
- * `[label](command:…)` in a notification into a link that runs a command, and
- * names and messages may come from the service. Breaking the `](` is enough.
- */
-export function plainMessage(text: string): string {
-  return text.replace(/\]\s*\(/g, '] (').replace(/\$\(/g, '$ (');
-}
-
 /** The text an operator reads for an error: its message, then each field at fault. */
 export function errorText(error: unknown): string {
   const message = messageOf(error);
@@ -42,6 +35,8 @@ export function errorText(error: unknown): string {
   return `${message} — ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`;
 }
 
+const SHOW_LOG = 'Show Log';
+
 /** Shows `error` to the operator and logs its code, fields and stack. Never rejects. */
 export function reportError(output: vscode.LogOutputChannel, title: string, error: unknown): void {
   const text = errorText(error);
@@ -49,7 +44,10 @@ export function reportError(output: vscode.LogOutputChannel, title: string, erro
   output.error(`${title} failed${code}: ${messageOf(error)}`);
   for (const issue of issuesOf(error)) output.error(`  ${issue.field}: ${issue.message}`);
   if (error instanceof Error && error.stack) output.trace(error.stack);
-  void vscode.window.showErrorMessage(plainMessage(`${title}: ${text}`)).then(undefined, () => undefined);
+  void vscode.window.showErrorMessage(plainMessage(`${title}: ${text}`), SHOW_LOG).then(
+    (pick) => pick === SHOW_LOG && output.show(true),
+    () => undefined,
+  );
 }
 
 /** A user's own cancel (a closed prompt raised as an error) is no failure. */

@@ -166,12 +166,28 @@ function csvCell(value: string | number | boolean | null | undefined): string {
   return /^[=+\-@\t\r]/.test(text) ? `'${text}` : text;
 }
 
-export const CSV_COLUMNS = ['seq', 'time', 'type', 'user', 'summary', 'cameras', 'requestId', 'caseId', 'evidenceId', 'files', 'sha256', 'bytes', 'hash'] as const;
+/**
+ * An instant as ISO 8601 in local time with its offset (`2026-12-01T14:05:09.120+01:00`),
+ * at `offsetMinutes` east of UTC or the machine's offset at that instant.
+ */
+export function isoWithOffset(iso: string, offsetMinutes?: number): string {
+  const t = Date.parse(iso);
+  if (Number.isNaN(t)) return iso;
+  const offset = offsetMinutes ?? -new Date(t).getTimezoneOffset();
+  const local = new Date(t + offset * 60_000).toISOString().slice(0, -1); // drop the Z
+  const abs = Math.abs(offset);
+  const sign = offset < 0 ? '-' : '+';
+  return `${local}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
+}
 
-export function activitiesToCsv(records: readonly ActivityRecord[]): string {
+/** `time` is the recorded UTC instant (part of the hash chain); `localTime` the same instant in local time. */
+export const CSV_COLUMNS = ['seq', 'time', 'localTime', 'type', 'user', 'summary', 'cameras', 'requestId', 'caseId', 'evidenceId', 'files', 'sha256', 'bytes', 'hash'] as const;
+
+export function activitiesToCsv(records: readonly ActivityRecord[], offsetMinutes?: number): string {
   const rows = records.map((r) => [
     r.seq,
     r.time,
+    isoWithOffset(r.time, offsetMinutes),
     r.type,
     r.user,
     r.summary,

@@ -58,7 +58,11 @@ export interface AccountStoreOptions {
   onWarning?: (message: string) => void;
 }
 
-const RECORD_KEY = 'clearance.account';
+/** The keyv namespace of the account in the role's state. */
+export const ACCOUNT_NAMESPACE = 'account';
+/** The key of the connected account's record (absent: no account). */
+export const ACCOUNT_RECORD_KEY = 'clearance.account';
+const RECORD_KEY = ACCOUNT_RECORD_KEY;
 /** Secret keys written but perhaps not yet (or no longer) referenced by the record. */
 const LEDGER_KEY = 'clearance.account.secretKeys';
 const SECRET_PREFIX = 'clearance.account.secret.';

@@ -3,8 +3,10 @@ export { ConsoleState, RECENT_ACTIVITY_LIMIT, type StateChange, type StatePart, 
 export { RoleConnection, type AttachmentState, type RoleConnectionOptions, type SessionKeeper } from './roleConnection';
 export {
   ACTIVITY_ICONS, activityItem, activityItems, CameraIndex, cameraNodeId, cameraNodes, CONNECTION_LABELS, formatAge, formatDuration, formatLocal, formatRate, KIND_LABELS,
-  pendingBadge, publishedCount, REQUEST_GROUP_ORDER, requestGroups, requestItem, ROLE_STATUS_LABELS, STATUS_BAR_IDLE, statusBarText, statusBarTooltip, statusBarWarning,
+  overduePendingCallOut, pendingBadge, publishedCount, REQUEST_GROUP_ORDER, requestGroups, requestItem, ROLE_STATUS_LABELS, STATUS_BAR_IDLE, statusBarText, statusBarTooltip, statusBarWarning,
   UPLOAD_HISTORY_ID, UPLOAD_ICONS, uploadActions, uploadItem, uploadItems, uploadsInFlight,
   type ActivityItem, type CameraNode, type CameraTreeView, type RequestAction, type RequestGroup, type RequestItem, type RequestLike, type StatusSource, type TextFormat,
   type UploadAction, type UploadHistoryNode, type UploadItem, type UploadRoot, type ViewOptions,
 } from './views';
+export { pickText, plainMessage } from './viewFormat';
+export { cameraChoices, MAX_EXPORT_RANGE_MS, operatorTimeText, parseOperatorTime, videoRangeProblem, type CameraChoice } from './evidenceForm';

@@ -21,7 +21,7 @@ export const REQUEST_GROUP_ORDER: readonly VideoRequestStatus[] = [
 /** A request as the console may know it: the service's requester when it was told. */
 export type RequestLike = VideoRequest & { requester?: string };
 
-export type RequestAction = 'approve' | 'deny';
+export type RequestAction = 'approve' | 'deny' | 'unavailable';
 
 export interface RequestItem {
   /** Stable: `request:<requestId>`. */
@@ -90,7 +90,7 @@ function requestTooltip(r: RequestLike, o: ViewOptions): string {
 
 /** One request's tree item. */
 export function requestItem(r: RequestLike, now: Date, o: ViewOptions = {}): RequestItem {
-  const actions: RequestAction[] = r.status === 'Pending' ? ['approve', 'deny'] : [];
+  const actions: RequestAction[] = r.status === 'Pending' ? ['approve', 'deny', 'unavailable'] : [];
   return {
     id: `request:${r.requestId}`,
     requestId: r.requestId,
@@ -138,4 +138,20 @@ export function requestGroups(requests: readonly RequestLike[], now: Date, o: Vi
 export function pendingBadge(requests: readonly Pick<VideoRequest, 'status'>[]): { value: number; tooltip: string } | undefined {
   const value = requests.filter((r) => r.status === 'Pending').length;
   return value > 0 ? { value, tooltip: `${plural(value, 'video request')} pending` } : undefined;
+}
+
+/**
+ * The call-out a console makes when it attaches: requests Pending for longer
+ * than `minutes`, or undefined when there are none (or minutes is 0: off).
+ */
+export function overduePendingCallOut(requests: readonly Pick<VideoRequest, 'status' | 'receivedAt'>[], now: Date, minutes: number): string | undefined {
+  if (!(minutes > 0)) return undefined;
+  const ages = requests
+    .filter((r) => r.status === 'Pending')
+    .map((r) => now.getTime() - Date.parse(r.receivedAt))
+    .filter((age) => age > minutes * 60_000);
+  if (ages.length === 0) return undefined;
+  const oldest = formatAge(Math.max(...ages));
+  const verb = ages.length === 1 ? 'has' : 'have';
+  return `${plural(ages.length, 'video request')} ${verb} been pending for more than ${minutes} min (the oldest arrived ${oldest}).`;
 }

@@ -86,3 +86,21 @@ export function percentDone(sent: number, total: number): number {
 export function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
 }
+
+/**
+ * Text for a notification or dialog that must stay plain: VS Code turns
+ * `[label](command:…)` in a notification into a link that runs a command, and
+ * names and messages may come from the service. Breaking the `](` is enough;
+ * `$(name)` (an icon) is broken too.
+ */
+export function plainMessage(text: string): string {
+  return text.replace(/\]\s*\(/g, '] (').replace(/\$\(/g, '$ (');
+}
+
+/**
+ * Text for a quick pick's label, description or detail, which render `$(name)`
+ * as an icon: escaped, it shows as typed. (Quick picks render no links.)
+ */
+export function pickText(text: string): string {
+  return text.replace(/\$\(/g, '\\$(');
+}

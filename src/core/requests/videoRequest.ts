@@ -46,7 +46,11 @@ export interface VideoRequest {
 }
 
 const TRANSITIONS: Record<VideoRequestStatus, readonly VideoRequestStatus[]> = {
-  Pending: ['Processing', 'Denied', 'Canceled'],
+  // VideoUnavailable from Pending: an operator answers that the site has no recordings
+  // to send, without exporting anything (the service sees Processing → VideoUnavailable:
+  // the role holds the job). From Processing it is only the outcome of an export that
+  // found nothing; the desk refuses the operator's answer there (markVideoUnavailable).
+  Pending: ['Processing', 'Denied', 'VideoUnavailable', 'Canceled'],
   Processing: ['Completed', 'PartiallyCompleted', 'VideoUnavailable', 'Canceled'],
   Completed: [],
   PartiallyCompleted: [],

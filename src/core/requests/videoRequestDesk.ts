@@ -19,13 +19,15 @@ import type { ExportResult, Site, SiteError } from '../site/model';
 import { isSiteError } from '../site/model';
 import { newPartFromExport, type NewUploadJob, type UploadEvent } from '../uploads/uploadQueue';
 import type { UploadJobSnapshot } from '../uploads/uploadJob';
-import { finalStatus, giveBack, isFinal, STATUS_LABELS, transition, type VideoRequest, type VideoRequestCamera } from './videoRequest';
+import { finalStatus, giveBack, IllegalRequestTransition, isFinal, STATUS_LABELS, transition, type VideoRequest, type VideoRequestCamera } from './videoRequest';
 
 /** Who acts when nobody did: the role itself (refusals, outcomes). */
 export const ROLE_ACTOR = 'role';
 export const DEFAULT_LEASE_SECONDS = 300;
 /** A failed upload of a request is retried this often before its camera counts as failed. */
 export const UPLOAD_RETRIES = 2;
+/** What each camera and the requester are told when an operator answers "video unavailable" without a reason. */
+export const DEFAULT_UNAVAILABLE_MESSAGE = 'no recordings available at the site';
 
 /** What the desk needs of the upload queue. */
 export interface RequestUploads {
@@ -43,6 +45,7 @@ export type RequestAgent = Pick<AgentClient, 'lock' | 'progress' | 'complete' | 
 export type RequestStatusCause =
   | { kind: 'approved'; user: string }
   | { kind: 'denied'; user: string; reason: string }
+  | { kind: 'markedUnavailable'; user: string; reason: string }
   | { kind: 'canceledAtService'; reason: string }
   | { kind: 'refused'; reason: string }
   | { kind: 'finished'; outcome: string }
@@ -228,6 +231,38 @@ export class VideoRequestDesk {
         pendingResult: { status: 'Denied', evidenceIds: [], cameras: [], comments: text },
       });
       await this.changeStatus(request, next, { kind: 'denied', user, reason: text });
+      await this.report(id);
+      return this.require(id);
+    });
+  }
+
+  /**
+   * Answers a Pending request "video unavailable": nothing is exported, every camera's
+   * outcome is Unavailable with the reason (or DEFAULT_UNAVAILABLE_MESSAGE), and the
+   * result goes to the service like a denial's. Any other status is an
+   * IllegalRequestTransition, and nothing changes.
+   */
+  async markVideoUnavailable(requestId: string, user: string, reason?: string): Promise<VideoRequest> {
+    if (reason !== undefined && typeof reason !== 'string') throw new ValidationError('The answer', [{ field: 'reason', message: 'must be text' }]);
+    const text = reason?.trim() ?? '';
+    if (text.length > 1024) throw new ValidationError('The answer', [{ field: 'reason', message: `at most 1024 characters; found ${text.length}` }]);
+    const message = text || DEFAULT_UNAVAILABLE_MESSAGE;
+    const id = this.require(requestId).requestId;
+    return this.serialize(id, async () => {
+      const request = this.require(id);
+      // Processing → VideoUnavailable is the table's too, but only as the outcome of an export that found nothing.
+      if (request.status !== 'Pending') throw new IllegalRequestTransition(id, request.status, 'VideoUnavailable');
+      const next = transition(request, 'VideoUnavailable', this.now(), {
+        decidedBy: user,
+        cameras: request.cameras.map((c): VideoRequestCamera => ({ ...c, outcome: 'Unavailable', message })),
+        pendingResult: {
+          status: 'VideoUnavailable',
+          evidenceIds: [],
+          cameras: request.cameras.map((c) => ({ cameraId: c.id, outcome: 'Unavailable' as const, message })),
+          comments: message,
+        },
+      });
+      await this.changeStatus(request, next, { kind: 'markedUnavailable', user, reason: message });
       await this.report(id);
       return this.require(id);
     });

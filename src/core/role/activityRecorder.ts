@@ -349,6 +349,8 @@ function statusReason(cause: RequestStatusCause): { user: string; reason: string
       return { user: cause.user, reason: `approved by ${cause.user}` };
     case 'denied':
       return { user: cause.user, reason: `denied by ${cause.user}: ${cause.reason}` };
+    case 'markedUnavailable':
+      return { user: cause.user, reason: `marked video unavailable by ${cause.user}: ${cause.reason}` };
     case 'canceledAtService':
       return { user: ROLE_ACTOR, reason: `canceled at the service: ${cause.reason}` };
     case 'refused':

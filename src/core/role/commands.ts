@@ -301,6 +301,12 @@ export const ROLE_COMMANDS = {
     args: z.object({ request: id('video request'), reason: text(1000).trim().min(1, 'tell the requester why') }).strict(),
     run: async ({ role, caller }, a) => role.denyRequest(caller!.user.id, role.read.resolveRequest(a.request), a.reason),
   }),
+  'requests.videoUnavailable': command({
+    access: 'decideRequest',
+    // No reason (or a blank one): every camera and the requester read the default.
+    args: z.object({ request: id('video request'), reason: text(1000).trim().optional() }).strict(),
+    run: async ({ role, caller }, a) => role.markVideoUnavailable(caller!.user.id, role.read.resolveRequest(a.request), a.reason || undefined),
+  }),
 
   // -- operator export and uploads -----------------------------------------------
   'export.video': command({
@@ -326,6 +332,16 @@ export const ROLE_COMMANDS = {
   }),
   'uploads.pause': uploadAction((role, user, jobId) => role.pauseUpload(user, jobId)),
   'uploads.resume': uploadAction((role, user, jobId) => role.resumeUpload(user, jobId)),
+  'uploads.pauseAll': command({
+    access: 'sendEvidence',
+    args: none,
+    run: async ({ role, caller }) => ({ paused: await role.pauseAllUploads(caller!.user.id) }),
+  }),
+  'uploads.resumeAll': command({
+    access: 'sendEvidence',
+    args: none,
+    run: async ({ role, caller }) => ({ resumed: await role.resumeAllUploads(caller!.user.id) }),
+  }),
   'uploads.retry': uploadAction((role, user, jobId) => role.retryUpload(user, jobId)),
   'uploads.cancel': uploadAction((role, user, jobId) => role.cancelUpload(user, jobId)),
   'uploads.clearFinished': command({
@@ -342,6 +358,11 @@ export const ROLE_COMMANDS = {
     access: 'sendEvidence',
     args: none,
     run: async ({ role }) => role.read.categories(),
+  }),
+  'cases.list': command({
+    access: 'sendEvidence',
+    args: none,
+    run: async ({ role }) => role.read.cases(),
   }),
 
   // -- the activity trail ---------------------------------------------------------

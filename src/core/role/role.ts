@@ -217,6 +217,17 @@ export class Role {
     return this.requests.deny(requestId, who, reason);
   }
 
+  /**
+   * Answers a Pending request "video unavailable": nothing is exported; every camera is
+   * Unavailable with the reason (or a default), and the service is told. Refused
+   * (IllegalRequestTransition) from any other status.
+   */
+  async markVideoUnavailable(user: string, requestId: string, reason?: string): Promise<VideoRequest> {
+    const who = await this.authorize(user, 'decideRequest');
+    await this.parts.account.ensureConnection();
+    return this.requests.markVideoUnavailable(requestId, who, reason);
+  }
+
   /** Resolves once the request is final and its result is at the service. */
   whenRequestSettled(requestId: string): Promise<VideoRequest> {
     return this.requests.whenSettled(requestId);
@@ -249,6 +260,18 @@ export class Role {
   async resumeUpload(user: string, id: string): Promise<void> {
     await this.authorize(user, 'sendEvidence');
     await this.uploads.resume(id);
+  }
+
+  /** Pauses every queued or running upload, each as pauseUpload does; answers how many were paused. */
+  async pauseAllUploads(user: string): Promise<number> {
+    await this.authorize(user, 'sendEvidence');
+    return this.uploads.pauseAll();
+  }
+
+  /** Resumes every paused upload, each as resumeUpload does; answers how many. */
+  async resumeAllUploads(user: string): Promise<number> {
+    await this.authorize(user, 'sendEvidence');
+    return this.uploads.resumeAll();
   }
 
   async retryUpload(user: string, id: string): Promise<void> {

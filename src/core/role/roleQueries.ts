@@ -131,6 +131,12 @@ export class RoleQueries {
     return (await this.parts.account.ensureConnection()).documents.listCategories();
   }
 
+  /** The open cases this integration may see (for "add to an existing case"): id, name, state. */
+  async cases(): Promise<{ caseId: string; name: string; state: string }[]> {
+    const cases = await (await this.parts.account.ensureConnection()).documents.listCases();
+    return cases.map((c) => ({ caseId: c.CaseId, name: c.Name, state: c.State }));
+  }
+
   /** The records this run wrote so far (the runner logs them at start). */
   activitiesSinceOpen(): readonly ActivityRecord[] {
     return this.parts.trail.records().slice(this.live.recordsBeforeOpen);

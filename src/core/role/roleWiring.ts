@@ -13,7 +13,8 @@ import path from 'node:path';
 import Keyv from 'keyv';
 import { ActivityTrail } from '../audit/activityTrail';
 import { BlobClient } from '../clearance/blobClient';
-import { AccountStore } from '../config/accountStore';
+import { ACCOUNT_NAMESPACE, AccountStore } from '../config/accountStore';
+import { roleStateFileFor } from './roleFolders';
 import { ValidationError } from '../config/fieldErrors';
 import { activateRolePrivileges, type PrivilegeActivation } from '../config/privileges';
 import { prepareArchiveFolder, validateRoleProperties, type RoleProperties } from '../config/roleProperties';
@@ -115,13 +116,13 @@ export async function openRoleParts<T>(options: RoleOptions, compose: (parts: Ro
   let journal: JournalStore | undefined;
   let sessions: SiteSessions | undefined;
   try {
-    journal = new JournalStore({ path: path.join(options.stateDir, 'role-state.jsonl'), now: () => clock.now() });
+    journal = new JournalStore({ path: roleStateFileFor(options.stateDir), now: () => clock.now() });
     if (journal.openReport.tornTail) log('role state: dropped a torn last write from a crash');
     const roleState = new Keyv({ store: journal, namespace: 'role' });
     // Before anything reads the state: refuse a newer layout, migrate an older one.
     await migrateState(roleState, journal.path, ROLE_STATE_MIGRATIONS);
     const properties = options.properties ?? (await storedProperties(roleState, options.stateDir));
-    const accountState = new Keyv({ store: journal.view(), namespace: 'account' });
+    const accountState = new Keyv({ store: journal.view(), namespace: ACCOUNT_NAMESPACE });
     const uploadState = new Keyv({ store: journal.view(), namespace: 'uploads' });
     const trail = await ActivityTrail.open(path.join(options.stateDir, 'trail'), () => new Date(clock.now()));
     const recorder = new ActivityRecorder(trail);

@@ -38,6 +38,63 @@ export interface JournalOpenReport {
 }
 
 /**
+ * The live entries of a journal file, read without opening it for writing (no
+ * repair, no compaction): what `JournalStore` would load. A console peeks with
+ * it at the state of a role that is not running.
+ */
+export function readJournal(file: string, now: () => number = Date.now): { entries: Map<string, StoredValue>; report: JournalOpenReport } {
+  const entries = new Map<string, StoredValue>();
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { entries, report: { linesRead: 0, tornTail: false, liveKeys: 0 } };
+    throw err;
+  }
+  const lines = text.split('\n');
+  // Text after the last newline was never acknowledged: the append that wrote
+  // it had not returned from fsync.
+  const tail = lines.pop() ?? '';
+  let tornTail = tail.length > 0;
+  let linesRead = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.trim() === '') continue;
+    let entry: JournalEntry;
+    try {
+      entry = JSON.parse(line) as JournalEntry;
+    } catch {
+      // A torn append followed only by blank padding is still the tail.
+      if (lines.slice(i + 1).every((l) => l.trim() === '')) {
+        tornTail = true;
+        break;
+      }
+      throw new Error(`journal ${file}: line ${i + 1} is not valid JSON (corrupt journal, not a torn tail)`);
+    }
+    applyEntry(entries, entry);
+    linesRead++;
+  }
+  const at = now();
+  for (const [k, v] of entries) if (v.expires !== undefined && v.expires <= at) entries.delete(k);
+  return { entries, report: { linesRead, tornTail, liveKeys: entries.size } };
+}
+
+function applyEntry(entries: Map<string, StoredValue>, entry: JournalEntry): void {
+  switch (entry.op) {
+    case 'set':
+      entries.set(entry.k, entry.e === undefined ? { value: entry.v } : { value: entry.v, expires: entry.e });
+      break;
+    case 'del':
+      entries.delete(entry.k);
+      break;
+    case 'clear':
+      if (entry.ns === null) entries.clear();
+      else for (const k of [...entries.keys()]) if (k.startsWith(`${entry.ns}:`)) entries.delete(k);
+      break;
+  }
+}
+
+/**
  * The file and the in-memory index, shared by every adapter view over the same
  * journal (one view per keyv namespace).
  */
@@ -60,54 +117,13 @@ class Journal {
   }
 
   private replay(): JournalOpenReport {
-    let text: string;
-    try {
-      text = fs.readFileSync(this.file, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { linesRead: 0, tornTail: false, liveKeys: 0 };
-      throw err;
-    }
-    const lines = text.split('\n');
-    // Text after the last newline was never acknowledged: the append that wrote
-    // it had not returned from fsync.
-    const tail = lines.pop() ?? '';
-    let tornTail = tail.length > 0;
-    let linesRead = 0;
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i];
-      if (line.trim() === '') continue;
-      let entry: JournalEntry;
-      try {
-        entry = JSON.parse(line) as JournalEntry;
-      } catch {
-        // A torn append followed only by blank padding is still the tail.
-        if (lines.slice(i + 1).every((l) => l.trim() === '')) {
-          tornTail = true;
-          break;
-        }
-        throw new Error(`journal ${this.file}: line ${i + 1} is not valid JSON (corrupt journal, not a torn tail)`);
-      }
-      this.apply(entry);
-      linesRead++;
-    }
-    const now = this.now();
-    for (const [k, v] of this.entries) if (v.expires !== undefined && v.expires <= now) this.entries.delete(k);
-    return { linesRead, tornTail, liveKeys: this.entries.size };
+    const { entries, report } = readJournal(this.file, this.now);
+    for (const [k, v] of entries) this.entries.set(k, v);
+    return report;
   }
 
   private apply(entry: JournalEntry): void {
-    switch (entry.op) {
-      case 'set':
-        this.entries.set(entry.k, entry.e === undefined ? { value: entry.v } : { value: entry.v, expires: entry.e });
-        break;
-      case 'del':
-        this.entries.delete(entry.k);
-        break;
-      case 'clear':
-        if (entry.ns === null) this.entries.clear();
-        else for (const k of [...this.entries.keys()]) if (k.startsWith(`${entry.ns}:`)) this.entries.delete(k);
-        break;
-    }
+    applyEntry(this.entries, entry);
   }
 
   /** Rewrites the journal with only the live entries (temp + fsync + rename). */

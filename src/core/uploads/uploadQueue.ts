@@ -264,6 +264,45 @@ export class UploadQueue {
     if (this.started) this.run(job);
   }
 
+  /**
+   * Pauses every upload that can be paused (queued, uploading or completing), each
+   * as pause() does; answers how many are paused now. A running one that finishes
+   * before it sees the pause is not counted. Every job is tried; the first failure
+   * (a save) is thrown after the others.
+   */
+  async pauseAll(): Promise<number> {
+    // Every pause starts in this one step (its run aborted, or the state set), so a
+    // slot that one frees cannot start another job of the list in between.
+    const outcomes = await Promise.allSettled(
+      [...this.jobs.values()]
+        .filter((job) => PAUSABLE.includes(job.state))
+        .map(async (job) => {
+          await this.pause(job.id);
+          return job.state === 'paused';
+        }),
+    );
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    return outcomes.filter((o) => o.status === 'fulfilled' && o.value).length;
+  }
+
+  /** Resumes every paused upload, oldest first, each as resume() does; answers how many. Failed uploads are left to retry(). */
+  async resumeAll(): Promise<number> {
+    let resumed = 0;
+    let failure: { error: unknown } | undefined;
+    for (const job of [...this.jobs.values()]) {
+      if (job.state !== 'paused') continue;
+      try {
+        await this.resume(job.id);
+        resumed++;
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+    if (failure) throw failure.error;
+    return resumed;
+  }
+
   /** Retry a failed upload from where it stopped. */
   retry(id: string): Promise<void> {
     return this.resume(id);
@@ -441,6 +480,9 @@ export class UploadQueue {
     return job;
   }
 }
+
+/** The states pause() accepts (the job runs or waits to run). */
+const PAUSABLE: readonly UploadJob['state'][] = ['queued', 'uploading', 'completing'];
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);

@@ -126,9 +126,9 @@ export class CamerasTree extends ConsoleTree<CameraIndex> {
 /** clearance.filterCameras and clearance.clearCameraFilter. */
 export function registerCameraCommands(tree: CamerasTree, output: vscode.LogOutputChannel): vscode.Disposable[] {
   return [
-    vscode.commands.registerCommand('clearance.filterCameras', () =>
+    vscode.commands.registerCommand('clearance.filterCameras', (given?: unknown) =>
       runReported(output, 'Filter cameras', async () => {
-        const text = await vscode.window.showInputBox({
+        const text = typeof given === 'string' ? given : await vscode.window.showInputBox({
           title: 'Filter Cameras',
           prompt: 'Show the federations, areas and cameras whose name contains this text (empty: show all).',
           placeHolder: 'e.g. Lobby',

@@ -6,7 +6,7 @@ import * as vscode from 'vscode';
 import { pendingBadge, requestGroups, requestItem, type RequestGroup, type RequestItem, type RequestLike, type StateChange } from '../../core';
 import type { ConnectionSlot } from './connectionSlot';
 import { ConsoleTree, type Handle } from './consoleTree';
-import { plainMessage, runReported } from '../report';
+import { pickText, plainMessage, runReported } from '../report';
 
 export const REQUESTS_VIEW_ID = 'clearance.requests';
 /** The scheme of the read-only request documents (clearance.openRequest). */
@@ -75,10 +75,34 @@ export class RequestsTree extends ConsoleTree<RequestsModel> {
       const selected = this.view.selection.find((h) => h.id.startsWith('request:'));
       requestId = selected?.id.slice('request:'.length);
     }
-    if (requestId === undefined) throw new Error('Choose a video request in the Requests view first.');
+    if (requestId === undefined) throw new NoRequestChosen('Choose a video request in the Requests view first.');
     const request = this.connection.role?.requests.find((r) => r.requestId === requestId);
     if (!request) throw new Error(`Video request ${requestId} is not in this console's list (sign in, or refresh the Requests view).`);
     return request;
+  }
+
+  /**
+   * As request(), but from the palette with nothing chosen: a quick pick of the
+   * requests `which` keeps (Pending ones for a decision).
+   */
+  async chooseRequest(arg: unknown, title: string, which: (r: RequestLike) => boolean): Promise<RequestLike> {
+    try {
+      return this.request(arg);
+    } catch (error) {
+      if (!(error instanceof NoRequestChosen)) throw error;
+    }
+    const now = new Date();
+    const list = (this.connection.role?.requests ?? []).filter(which);
+    if (list.length === 0) throw new Error('No video request to choose from: none is in that state.');
+    const pick = await vscode.window.showQuickPick(
+      list.map((r) => {
+        const item = requestItem(r, now);
+        return { label: pickText(item.label), description: pickText(item.description), detail: pickText(r.comments.slice(0, 200)), requestId: r.requestId };
+      }),
+      { title, placeHolder: 'Video request', matchOnDescription: true, matchOnDetail: true },
+    );
+    if (!pick) throw new vscode.CancellationError();
+    return this.request(pick.requestId);
   }
 
   // ---------------------------------------------------------------------------
@@ -104,6 +128,17 @@ export class RequestsTree extends ConsoleTree<RequestsModel> {
     this.view.badge = model?.badge;
   }
 }
+
+/** `{ requestId, reason }` as scripts pass it, else undefined (a tree element, an id, nothing). */
+function withReason(arg: unknown): { requestId: string; reason?: string } | undefined {
+  const a = arg as { requestId?: unknown; reason?: unknown } | undefined;
+  if (typeof a !== 'object' || a === null || typeof a.requestId !== 'string') return undefined;
+  return { requestId: a.requestId, ...(typeof a.reason === 'string' ? { reason: a.reason } : {}) };
+}
+
+class NoRequestChosen extends Error {}
+
+const pending = (r: RequestLike): boolean => r.status === 'Pending';
 
 function isHandle(arg: unknown): arg is Handle {
   return typeof arg === 'object' && arg !== null && typeof (arg as Handle).id === 'string';
@@ -159,7 +194,7 @@ class RequestDocuments implements vscode.TextDocumentContentProvider, vscode.Dis
   }
 }
 
-/** clearance.approveRequest, clearance.denyRequest, clearance.openRequest (each takes a tree element or a request id). */
+/** clearance.approveRequest, denyRequest, videoUnavailable, openRequest (each takes a tree element or a request id). */
 export function registerRequestCommands(tree: RequestsTree, connection: ConnectionSlot, output: vscode.LogOutputChannel): vscode.Disposable[] {
   const documents = new RequestDocuments(connection);
   return [
@@ -173,7 +208,7 @@ export function registerRequestCommands(tree: RequestsTree, connection: Connecti
         // Scripts (and a toast's Approve button, which already asked) pass { requestId, confirmed: true }.
         const given = arg as { requestId?: unknown; confirmed?: unknown } | undefined;
         const confirmed = typeof given === 'object' && given !== null && given.confirmed === true && typeof given.requestId === 'string';
-        const request = tree.request(confirmed ? given.requestId : arg);
+        const request = confirmed ? tree.request(given.requestId) : await tree.chooseRequest(arg, 'Approve a video request', pending);
         if (confirmed) {
           await connection.request('requests.approve', { request: request.requestId });
           return;
@@ -190,20 +225,42 @@ export function registerRequestCommands(tree: RequestsTree, connection: Connecti
     ),
     vscode.commands.registerCommand('clearance.denyRequest', (arg: unknown) =>
       runReported(output, 'Deny video request', async () => {
-        const request = tree.request(arg);
-        const reason = await vscode.window.showInputBox({
-          title: `Deny the video request for ${cameraNames(request)}`,
-          prompt: 'Why is it denied? The investigator reads this reason.',
-          placeHolder: 'Reason (required)',
-          ignoreFocusOut: true,
-          validateInput: (v) => (v.length > 1000 ? 'At most 1000 characters.' : undefined),
-        });
-        if (!reason?.trim()) return;
+        // Scripts pass { requestId, reason }.
+        const given = withReason(arg);
+        const request = given ? tree.request(given.requestId) : await tree.chooseRequest(arg, 'Deny a video request', pending);
+        const reason =
+          given?.reason ??
+          (await vscode.window.showInputBox({
+            title: `Deny the video request for ${cameraNames(request)}`,
+            prompt: 'Why is it denied? The investigator reads this reason.',
+            placeHolder: 'Reason (required)',
+            ignoreFocusOut: true,
+            validateInput: (v) => (v.length > 1000 ? 'At most 1000 characters.' : !v.trim() ? 'Tell the investigator why.' : undefined),
+          }));
+        if (reason === undefined) return;
         await connection.request('requests.deny', { request: request.requestId, reason: reason.trim() });
       }),
     ),
+    vscode.commands.registerCommand('clearance.videoUnavailable', (arg: unknown) =>
+      runReported(output, 'Answer video unavailable', async () => {
+        // Scripts pass { requestId, reason? }: an empty reason takes the role's default wording.
+        const given = withReason(arg);
+        const request = given ? tree.request(given.requestId) : await tree.chooseRequest(arg, 'Answer "video unavailable" to a video request', pending);
+        const reason =
+          given?.reason ??
+          (await vscode.window.showInputBox({
+            title: `Answer "video unavailable" for ${cameraNames(request)}`,
+            prompt: 'The site has no recordings for this request. Optional note for the investigator (why, for example "camera offline that night").',
+            placeHolder: 'Note (optional)',
+            ignoreFocusOut: true,
+            validateInput: (v) => (v.length > 1000 ? 'At most 1000 characters.' : undefined),
+          }));
+        if (reason === undefined) return;
+        await connection.request('requests.videoUnavailable', { request: request.requestId, ...(reason.trim() ? { reason: reason.trim() } : {}) });
+      }),
+    ),
     vscode.commands.registerCommand('clearance.openRequest', (arg: unknown) =>
-      runReported(output, 'Open video request', () => documents.show(tree.request(arg).requestId)),
+      runReported(output, 'Open video request', async () => documents.show((await tree.chooseRequest(arg, 'Open a video request', () => true)).requestId)),
     ),
   ];
 }

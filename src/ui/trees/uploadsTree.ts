@@ -125,17 +125,19 @@ export function registerUploadCommands(tree: UploadsTree, connection: Connection
   );
   return [
     ...simple,
-    vscode.commands.registerCommand('clearance.cancelUpload', (arg: unknown) =>
+    vscode.commands.registerCommand('clearance.cancelUpload', (arg: unknown, confirmed?: unknown) =>
       runReported(output, 'Cancel upload', async () => {
         const job = tree.job(arg);
+        // Scripts pass (jobId, true): they have asked already.
+        if (confirmed === true) return connection.request('uploads.cancel', { id: job.jobId });
         const cancel = 'Stop Upload';
         const answer = await vscode.window.showWarningMessage(
           plainMessage(`Cancel the upload "${job.label}"?`),
           { modal: true, detail: 'The upload stops for good: its staged files are deleted and the incomplete evidence is removed from Clearance.' },
           cancel,
         );
-        if (answer !== cancel) return;
-        await connection.request('uploads.cancel', { id: job.jobId });
+        if (answer !== cancel) return undefined;
+        return connection.request('uploads.cancel', { id: job.jobId });
       }),
     ),
     vscode.commands.registerCommand('clearance.clearFinishedUploads', () =>

@@ -36,6 +36,7 @@ export async function run(): Promise<void> {
   mocha.suite.emit('pre-require', globalThis, 'bundle', mocha);
   await import('./extension.test.js');
   await import('./role.test.js');
+  await import('./consoleCommands.test.js');
 
   const summary: SuiteSummary = { passed: 0, failed: 0, pending: 0, tests: [] };
   await new Promise<void>((resolve) => {

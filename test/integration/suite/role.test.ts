@@ -11,49 +11,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ControlClient, controlPathFor, type ActivityRecord } from '../../../src/core';
 import { generateSampleSite, readSamplePasswords, resolveFfmpeg, SAMPLE_CAMERA_IDS, SAMPLE_SITE_FILE } from '../../../src/core/site';
-
-const EXTENSION_ID = 'clearance-console.clearance-console';
-
-interface Handle {
-  id: string;
-}
-interface Tree {
-  getChildren(element?: Handle): Handle[];
-}
-interface Api {
-  role: { state(): string; signedInUser(): string | undefined; statusBar(): { text: string; tooltip: string }; reconnect(): Promise<void>; toasts(): readonly string[] };
-  trees: {
-    cameras: Tree & { applyCheckboxes(items: ReadonlyArray<readonly [Handle, vscode.TreeItemCheckboxState]>): Promise<void> };
-    requests: Tree;
-    uploads: Tree;
-    activities: Tree;
-  };
-}
-
-/** Every handle of a tree, depth first. */
-function walk(tree: Tree, element?: Handle): Handle[] {
-  return tree.getChildren(element).flatMap((h) => [h, ...walk(tree, h)]);
-}
-
-async function until<T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-function node(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, args, { env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => resolve({ code, out }));
-  });
-}
+import { EXTENSION_ID, node, until, walk, type Api } from './helpers';
 
 describe('the console attached to a running role', function () {
   this.timeout(180_000);

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, appendFileSync, exist
 import os from 'node:os';
 import path from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { ActivityTrail, activitiesToCsv, CSV_COLUMNS, type ActivityRecord } from '../../../src/core/audit/activityTrail';
+import { ActivityTrail, activitiesToCsv, CSV_COLUMNS, isoWithOffset, type ActivityRecord } from '../../../src/core/audit/activityTrail';
 
 describe('activity trail', () => {
   let dir: string;
@@ -152,6 +152,16 @@ describe('activity trail', () => {
     assert.equal(row.user, `'+alice`);
     assert.equal(row.cameras, 'cam 1 cam-2');
     assert.equal(row.hash, trail.records()[0].hash);
+    assert.equal(Date.parse(row.localTime!), Date.parse(row.time!), 'the same instant');
+    assert.match(row.localTime!, /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}[+-]\d{2}:\d{2}$/, 'ISO 8601 with the offset');
+  });
+
+  it('writes local times as ISO 8601 with their offset', () => {
+    assert.equal(isoWithOffset('2026-12-01T13:05:09.120Z', 60), '2026-12-01T14:05:09.120+01:00');
+    assert.equal(isoWithOffset('2026-12-01T01:00:00.000Z', -210), '2026-11-30T21:30:00.000-03:30');
+    assert.equal(isoWithOffset('2026-12-01T01:00:00.000Z', 0), '2026-12-01T01:00:00.000+00:00');
+    const rows = parse(activitiesToCsv([{ seq: 1, time: '2026-12-01T13:05:09.120Z', type: 'userSignedIn', summary: 's', user: 'u', hash: 'h', prev: 'p' } as unknown as ActivityRecord], 330)) as string[][];
+    assert.equal(rows[1]![CSV_COLUMNS.indexOf('localTime')], '2026-12-01T18:35:09.120+05:30');
   });
 
   it('serialises concurrent appends into one unbroken chain', async () => {

@@ -354,6 +354,34 @@ describe('headless runner (clearance-role run as a child process)', function () 
     assert.deepEqual([...atService.entries()].sort(), sent.parts.map((p) => [p.name, p.sha256]).sort());
   });
 
+  it('answers a pending request "video unavailable" from the command line, and pauses and resumes every upload', async () => {
+    await ensureRunner();
+    await ensureSelection();
+    const request = await world.fileRequest({ cameras: [CAMERAS.lobby], fromUtc: world.at(0), toUtc: world.at(10) });
+    await seen(runner!, request.requestId);
+    assert.equal((await cli('unavailable', '--site', site, ...as('jrivera'))).code, 2, 'unavailable needs the request');
+    const refused = await cli('unavailable', request.requestId, '--site', site, ...as('tbrooks'));
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /PrivilegeDenied: User "tbrooks" lacks the privilege "View request notifications"/);
+    const reason = 'The lobby recorder was offline that morning';
+    const answered = json<Omit<RequestView, 'cameras'> & { decidedBy?: string; cameras: { outcome?: string; message?: string }[] }>(
+      await cli('unavailable', request.requestId.slice(0, 8), '--site', site, ...as('jrivera'), '--reason', reason),
+    );
+    assert.equal(answered.status, 'VideoUnavailable');
+    assert.equal(answered.decidedBy, 'jrivera');
+    assert.deepEqual(answered.cameras.map((c) => [c.outcome, c.message]), [['Unavailable', reason]]);
+    const remote = await world.serviceRequest(request.requestId);
+    assert.equal(remote.status, 'VideoUnavailable');
+    assert.equal(remote.history.at(-1)?.reason, reason);
+
+    // Every earlier upload has ended: nothing to pause or resume, and the counts say so.
+    assert.deepEqual(json(await cli('pause-uploads', '--site', site, ...as('mchen'))), { paused: 0 });
+    assert.deepEqual(json(await cli('resume-uploads', '--site', site, ...as('mchen'))), { resumed: 0 });
+    const noEvidence = await cli('pause-uploads', '--site', site, ...as('tbrooks'));
+    assert.equal(noEvidence.code, 1);
+    assert.match(noEvidence.stderr, /PrivilegeDenied: User "tbrooks" lacks the privilege "Send evidence to Clearance"/);
+  });
+
   it('keeps a trail record of every step', async function () {
     this.timeout(300_000); // run alone, it runs the whole scenario
     for (const title of steps.keys()) if (!stepsRun.has(title)) await runStep(title);

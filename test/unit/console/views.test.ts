@@ -439,8 +439,8 @@ describe('console view models', () => {
           'Comments: Suspect left through the north doors.',
         ].join('\n'),
       );
-      assert.deepEqual(first!.actions, ['approve', 'deny']);
-      assert.equal(first!.contextValue, 'request approve deny');
+      assert.deepEqual(first!.actions, ['approve', 'deny', 'unavailable']);
+      assert.equal(first!.contextValue, 'request approve deny unavailable');
       assert.equal(second!.label, 'Lobby Entrance, Reception Desk, Elevator Bank +2 more');
       assert.match(second!.description, / · 2 h ago$/);
       assert.match(second!.tooltip, /Cameras: Lobby Entrance, Reception Desk, Elevator Bank, Server Room, Garage Ramp/);

@@ -258,18 +258,27 @@ describe('local service: agent service, registry and video requests (§7)', func
     assert.equal(unknownType.body.field, 'type');
   });
 
-  it('request statuses agree with the role\'s state machine (src/core/requests/videoRequest.ts), but for two service-side moves', () => {
+  it('request statuses agree with the role\'s state machine (src/core/requests/videoRequest.ts), but for two service-side moves and one role-side', () => {
     const serviceOnly: string[] = [];
+    const roleOnly: string[] = [];
     for (const from of VIDEO_REQUEST_STATUSES) {
       for (const to of VIDEO_REQUEST_STATUSES) {
         const service = VIDEO_REQUEST_TRANSITIONS[from].includes(to);
         const role = canTransition(from, to);
-        if (role) assert.ok(service, `the role may move ${from} → ${to}; the service must accept it`);
+        if (role && !service) {
+          // A request Pending at the role is one whose job the role has locked: Processing at the service.
+          assert.equal(from, 'Pending', `the role may move ${from} → ${to}; the service must accept it`);
+          assert.ok(VIDEO_REQUEST_TRANSITIONS.Processing.includes(to), `the role may move Pending → ${to} on a locked job; the service must accept Processing → ${to}`);
+          roleOnly.push(`${from}->${to}`);
+        }
         if (service && !role) serviceOnly.push(`${from}->${to}`);
       }
     }
     // Processing → Pending: a lapsed lease or a retryable failure gives the job back (service bookkeeping).
     // Processing → Denied: an agent denies after locking the job; the role denies from its own Pending.
     assert.deepEqual(serviceOnly, ['Processing->Pending', 'Processing->Denied']);
+    // Pending → VideoUnavailable: an operator answers a waiting request (requests.videoUnavailable); the
+    // role holds its job, so the service moves it Processing → VideoUnavailable.
+    assert.deepEqual(roleOnly, ['Pending->VideoUnavailable']);
   });
 });

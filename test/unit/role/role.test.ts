@@ -294,7 +294,7 @@ describe('role engine (in-process, local service, real video)', function () {
     assert.equal(after.properties.throttlingEnabled, false);
     assert.deepEqual(await role.verifyTrail('admin'), { ok: true, records: records + 1, problems: [] });
     const csv = await role.exportActivitiesCsv('admin', { types: ['requestStatusChanged'] });
-    assert.match(csv.split('\n')[0], /^seq,time,type,user,summary,cameras,requestId/);
+    assert.match(csv.split('\n')[0], /^seq,time,localTime,type,user,summary,cameras,requestId/);
     assert.ok(csv.includes('Pending → Processing'));
   });
 });

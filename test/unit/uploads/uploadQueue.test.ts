@@ -346,6 +346,56 @@ describe('UploadQueue against the local service', function () {
     }
   });
 
+  it('pauses every queued and running upload at once and resumes every paused one, counting them; a finished one is left alone; the states are kept', async () => {
+    const dir = freshDir();
+    const options = { blockSize: 64 * KiB, throttling: true, mbps: 8 };
+    let h = await openQueue(fx, dir, options);
+    try {
+      const done = h.queue.newJobId();
+      await h.queue.enqueue({ id: done, title: 'Done', evidence: { name: 'Done' }, caseTarget: { kind: 'none' }, parts: [stageRandomFile(h.queue, done, 'd.mp4', 5)] });
+      h.queue.start();
+      assert.equal((await waitForState(h.queue, done, ['completed', 'failed'])).state, 'completed');
+      const ids: string[] = [];
+      const staged = new Map<string, { bytes: number; sha256: string }>();
+      for (const [i, bytes] of [600_000, 1000, 1000].entries()) {
+        const id = h.queue.newJobId();
+        const part = stageRandomFile(h.queue, id, `p${i}.mp4`, bytes);
+        staged.set(id, part);
+        await h.queue.enqueue({ id, title: `All ${i}`, evidence: { name: `All ${i}` }, caseTarget: { kind: 'none' }, parts: [part] });
+        ids.push(id);
+      }
+      // Throttling on: the first one uploads, the other two wait for its slot.
+      await waitForEvent(h.queue, (e) => e.kind === 'progress' && e.job.id === ids[0] && e.job.sentBytes > 100_000);
+      assert.deepEqual(ids.map((id) => h.queue.get(id)!.state), ['uploading', 'queued', 'queued']);
+      const from = h.events.length;
+      assert.equal(await h.queue.pauseAll(), 3);
+      assert.deepEqual(ids.map((id) => h.queue.get(id)!.state), ['paused', 'paused', 'paused']);
+      assert.equal(h.queue.get(done)!.state, 'completed');
+      const sentAtPause = h.queue.get(ids[0])!.sentBytes;
+      assert.ok(sentAtPause > 0 && sentAtPause < 600_000, `stopped in the middle (${sentAtPause} bytes sent)`);
+      const pausedEvents = h.events.slice(from).flatMap((e) => (e.kind === 'changed' && e.job.state === 'paused' ? [e.job.id] : []));
+      assert.deepEqual(pausedEvents.sort(), [...ids].sort(), 'one change to paused per job, as pause() makes');
+      assert.ok(!h.events.slice(from).some((e) => e.kind !== 'removed' && e.job.id !== ids[0] && e.job.state === 'uploading'), 'no waiting job started when the slot was freed');
+      assert.equal(await h.queue.pauseAll(), 0, 'nothing left to pause');
+
+      // Kept: a reopened queue has them paused and does not run them.
+      await h.close();
+      h = await openQueue(fx, dir, options);
+      h.queue.start();
+      assert.deepEqual(ids.map((id) => h.queue.get(id)!.state), ['paused', 'paused', 'paused']);
+      assert.equal(await h.queue.resumeAll(), 3);
+      assert.equal(await h.queue.resumeAll(), 0, 'nothing left to resume');
+      for (const id of ids) {
+        const job = await waitForState(h.queue, id, ['completed', 'failed']);
+        assert.equal(job.state, 'completed', job.error);
+        assert.equal((await plainSha256OfBlob(fx, job.evidenceId!, job.parts[0].resourceId!)).sha256, staged.get(id)!.sha256);
+      }
+      assert.equal(h.queue.get(done)!.state, 'completed');
+    } finally {
+      await h.close();
+    }
+  });
+
   it('starts over with new evidence when the service purged the incomplete one during a pause', async () => {
     const h = await openQueue(fx, freshDir(), { blockSize: 64 * KiB, throttling: true, mbps: 8 });
     try {
