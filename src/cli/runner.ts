@@ -69,7 +69,7 @@ export async function serve(role: Role, host: RunnerHost, paths: RunnerPaths, lo
       snapshot: (session) => role.execute('role.snapshot', {}, session, 'subscribe'),
       onEvent: (listener) => role.onDidChange(listener),
       coalesceKey: roleEventCoalescing,
-    }, { log, role: { site: (await role.read.publicState()).site.name } });
+    }, { log, role: { site: (await role.read.publicState()).site.name, pid: process.pid, startedAt: new Date().toISOString() } });
     if (await role.read.account()) await role.start();
     else log('no account connected: waiting for a connection file (import one from the console, or run with --connection <file>)');
     // An account imported over the socket starts the polling.

@@ -64,7 +64,7 @@ export class ConsoleStatusBar implements vscode.Disposable {
     const role = connection?.role;
     // Plain text only: names in it come from the site and the service.
     this.item.text = statusBarText(role);
-    this.item.tooltip = statusBarTooltip(role?.snapshot, connection?.user, state);
+    this.item.tooltip = statusBarTooltip(role?.snapshot, connection?.user, state, {}, connection?.roleProcess);
     this.item.command = 'clearance.requests.focus';
     this.item.backgroundColor = statusBarWarning(role?.snapshot.connection.state) ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
   }

@@ -65,6 +65,16 @@ export class RoleConnection {
     return this.current;
   }
 
+  /** What the role said of itself when this connection attached (its process and since when), if attached. */
+  get roleProcess(): { pid?: number; startedAt?: string } | undefined {
+    const info = this.client?.role;
+    if (!info) return undefined;
+    return {
+      ...(typeof info.pid === 'number' ? { pid: info.pid } : {}),
+      ...(typeof info.startedAt === 'string' ? { startedAt: info.startedAt } : {}),
+    };
+  }
+
   /** The signed-in user and what they may do. */
   get user(): UserView | undefined {
     return this.view;

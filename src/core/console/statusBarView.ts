@@ -62,6 +62,7 @@ export function statusBarTooltip(
   user: UserView | SiteUser | undefined,
   attachment?: AttachmentState,
   o: ViewOptions = {},
+  roleProcess?: { pid?: number; startedAt?: string },
 ): string {
   const who = user && 'user' in user ? user.user : user;
   const lines: string[] = [snapshot ? `Clearance — ${snapshot.site.name}` : 'Clearance'];
@@ -71,6 +72,8 @@ export function statusBarTooltip(
   else if (attachment !== 'detached' && attachment !== 'closed') lines.push('Not signed in');
   if (snapshot) {
     lines.push(`Role: ${ROLE_STATUS_LABELS[snapshot.status]}`);
+    // A role outlives the window that started it: say since when this one runs.
+    if (roleProcess?.startedAt) lines.push(`Role process${roleProcess.pid ? ` ${roleProcess.pid}` : ''} running since ${formatLocal(roleProcess.startedAt, o.timeZoneOffsetMinutes)} (it keeps running when VS Code closes)`);
     const c = snapshot.connection;
     lines.push(`Clearance: ${CONNECTION_LABELS[c.state]}`);
     if (c.state === 'unreachable' && c.poller.consecutiveFailures > 0) lines.push(`Failed polls in a row: ${c.poller.consecutiveFailures}`);

@@ -142,6 +142,7 @@ describe('every console command, checked at the role', function () {
 
   it('shows the account, disconnects it only when confirmed, and imports it again', async () => {
     assert.equal((await vscode.commands.executeCommand<{ accountId: string }>('clearance.showAccount'))?.accountId, 'tenant-local');
+    assert.match(api.role.statusBar().tooltip, /Role process \d+ running since \d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} [+-]\d{2}:\d{2} \(it keeps running when VS Code closes\)/);
     await vscode.commands.executeCommand('clearance.disconnectAccount', true);
     assert.equal((await ask<{ account: unknown }>('account.show')).account, null);
     assert.equal(await vscode.commands.executeCommand('clearance.showAccount'), undefined, 'no account to show');
@@ -262,6 +263,7 @@ describe('every console command, checked at the role', function () {
     assert.ok(cases.some((c) => c.name === `Case ${HOSTILE}`), 'the case, its name unchanged');
     await until('both in the Uploads tree', () => [video.id, snapshot.id].every((id) => walk(api.trees.uploads).some((h) => h.id.includes(id))));
     for (const h of walk(api.trees.uploads)) assertPlainItem(h.id, api.trees.uploads.getTreeItem(h));
+    for (const h of walk(api.trees.activities)) assertPlainItem(h.id, api.trees.activities.getTreeItem(h));
     const refused = await vscode.commands.executeCommand('clearance.exportVideo', { cameras: [LOBBY], from: at(0), to: new Date(siteStart.getTime() + 25 * 3_600_000).toISOString() });
     assert.equal(refused, undefined, 'more than 24 h is refused');
   });

@@ -727,6 +727,12 @@ describe('console view models', () => {
         statusBarTooltip(down, operator.user, 'signedIn'),
         ['Clearance — Riverside Campus', 'Signed in as Maya Chen (operator) (mchen)', 'Role: running', 'Clearance: unreachable', 'Failed polls in a row: 4', 'Last error: connect ECONNREFUSED 127.0.0.1:8443 <script>'].join('\n'),
       );
+      assert.ok(
+        statusBarTooltip(s, operator, 'signedIn', { timeZoneOffsetMinutes: 60 }, { pid: 4242, startedAt: '2026-11-30T08:00:00.000Z' })
+          .split('\n')
+          .includes('Role process 4242 running since 2026-11-30 09:00:00 +01:00 (it keeps running when VS Code closes)'),
+        'a role that outlived its window says since when it runs',
+      );
       assert.equal(statusBarTooltip(undefined, undefined, 'detached'), 'Clearance\nNo Clearance role is running for this site.');
       assert.equal(statusBarTooltip(undefined, undefined, 'attached'), 'Clearance\nNot signed in');
       const hostileUser: UserView = { user: { id: 'u', name: 'x', displayName: HOSTILE, privileges: [] }, actions: [] };
