@@ -2,12 +2,14 @@
 // in-VS-Code test suite with esbuild. `--watch` rebuilds on change,
 // `--production` minifies and drops source maps (what goes into the .vsix).
 import * as esbuild from 'esbuild';
-import { existsSync, readdirSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 
 const watch = process.argv.includes('--watch');
 const production = process.argv.includes('--production');
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const require = createRequire(import.meta.url);
 
 const common = {
   bundle: true,
@@ -58,6 +60,16 @@ if (!production) {
 }
 
 const present = configs.filter((c) => c.entryPoints.every((e) => existsSync(path.join(root, e))));
+// What every panel's page links besides its bundle: the console's stylesheet and the codicon font.
+function copyWebviewAssets() {
+  const out = path.join(root, 'dist', 'webview');
+  mkdirSync(out, { recursive: true });
+  copyFileSync(path.join(root, 'webview', 'panel.css'), path.join(out, 'panel.css'));
+  const codicons = path.dirname(require.resolve('@vscode/codicons/package.json'));
+  for (const f of ['codicon.css', 'codicon.ttf']) copyFileSync(path.join(codicons, 'dist', f), path.join(out, f));
+}
+if (webviewEntries.length > 0) copyWebviewAssets();
+
 if (watch) {
   for (const c of present) {
     const ctx = await esbuild.context(c);

@@ -40,7 +40,7 @@ export type { AccountChange, ImportResult } from './config/accountStore';
 export type { AccountInfo } from './config/connectionFile';
 export type { FieldIssue } from './config/fieldErrors';
 export type { RoleAction } from './config/privileges';
-export type { ProxySettings, RoleProperties, RolePropertiesResult } from './config/roleProperties';
+export { ROLE_PROPERTY_LIMITS, type ProxySettings, type RoleProperties, type RolePropertiesResult } from './config/roleProperties';
 export type { SecretStore } from './config/secretStore';
 
 // Subscriptions handed out by the role (onDidChange…).

@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import { formatLocal, uploadsInFlight, type ImportResult, type RoleConnection, type TrailVerification, type UploadJobSnapshot } from '../core';
 import { queuedMessage, snapshotForm, videoForm, type SnapshotArgs, type VideoArgs } from './evidenceCommands';
 import { pickText, plainMessage, runReported } from './report';
+import type { PanelRegistry } from './panels';
 import type { RoleClient } from './roleClient';
 import { changeOwnPasswordForm, newPassword, pickUser } from './userCommands';
 
@@ -17,6 +18,7 @@ interface CommandDeps {
   refresh(): void;
   startRole: () => Promise<void>;
   extensionPath: string;
+  panels: () => PanelRegistry;
 }
 
 /** The terminal Start Local Service runs `npm start` in. */
@@ -145,11 +147,15 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     return file.fsPath;
   });
 
+  // Asked first, so that a user without the privilege is refused (and recorded) before a panel opens.
   register('clearance.openProperties', 'Open role properties', async () => {
-    const props = await (await signedIn()).request('properties.get');
-    // The properties panel comes next; until then a read-only view of what the role holds.
-    const doc = await vscode.workspace.openTextDocument({ language: 'json', content: JSON.stringify(props, null, 2) });
-    await vscode.window.showTextDocument(doc, { preview: true });
+    await (await signedIn()).request('properties.get');
+    deps.panels().show('properties');
+  });
+
+  register('clearance.openNotifications', 'Open request notifications', async () => {
+    await (await signedIn()).request('notifications.get');
+    deps.panels().show('notifications');
   });
 
   register('clearance.exportVideo', 'Send video to Clearance', async (given?: VideoArgs) => {

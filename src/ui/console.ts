@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { uploadsInFlight } from '../core';
 import { AttachCallOuts } from './attachCallOuts';
 import { NotReady, registerCommands } from './commands';
+import { registerPanels, type PanelRegistry } from './panels';
 import { RequestToasts } from './requestToasts';
 import { RoleClient } from './roleClient';
 import { ConsoleStatusBar } from './statusBar';
@@ -28,6 +29,8 @@ export interface ConsoleApi {
   };
   /** For tests: the tree providers. */
   trees: ConsoleTrees;
+  /** For tests: the open panels and what each was told. */
+  panels: PanelRegistry;
 }
 
 export const VIEW_IDS = ['clearance.cameras', 'clearance.requests', 'clearance.uploads', 'clearance.activities'] as const;
@@ -78,12 +81,25 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
   });
   context.subscriptions.push(callOuts, client.onDidChangeConnection((c) => callOuts.follow(c, client.siteDir)));
 
+  const panels = registerPanels(context, {
+    extensionUri: context.extensionUri,
+    output,
+    connection: () => client.connection,
+    onDidChangeConnection: client.onDidChangeConnection,
+    signedIn: async () => {
+      const c = client.connection;
+      if (!c || c.state !== 'signedIn') throw new NotReady('Sign in first: run Clearance: Sign In.');
+      return c;
+    },
+  });
+
   registerCommands(context, {
     output,
     client,
     refresh: () => trees.refreshAll(),
     startRole,
     extensionPath: context.extensionPath,
+    panels: () => panels,
   });
 
   context.subscriptions.push(
@@ -126,5 +142,6 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
       callOuts: () => callOuts.shown,
     },
     trees,
+    panels,
   };
 }

@@ -341,6 +341,41 @@ describe('every console command, checked at the role', function () {
     await until('the Clearance output shown', () => vscode.window.visibleTextEditors.some((e) => e.document.uri.scheme === 'output') || vscode.workspace.textDocuments.some((d) => d.uri.scheme === 'output' && /Clearance/.test(d.uri.path)), 10_000);
   });
 
+  it('opens the role properties panel under a strict policy; the webview loads them, follows changes, and never gets the proxy password', async () => {
+    await ask('properties.setProxyPassword', { password: 'Pr0xy-secret-XYZ' });
+    api.panels.get('properties')?.dispose(); // one left open by an earlier suite
+    await vscode.commands.executeCommand('clearance.openProperties');
+    const panel = await until('the properties panel', () => api.panels.get('properties'));
+    const html = panel.panel.webview.html;
+    const csp = /http-equiv="Content-Security-Policy" content="([^"]+)"/.exec(html)?.[1] ?? '';
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /script-src 'nonce-[A-Za-z0-9+/=]{16,}'(;|$)/, 'scripts by nonce only');
+    assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+    assert.doesNotMatch(html, /<script(?![^>]*nonce=)/, 'every script tag carries the nonce');
+    assert.equal(panel.panel.webview.options.enableCommandUris, false);
+    const loaded = await until('the webview asked for the properties and got them', () =>
+      panel.posted.find((m) => m.type === 'reply' && m.ok && typeof m.result === 'object' && m.result !== null && 'properties' in m.result), 60_000);
+    assert.equal((loaded as { result: { proxyPasswordSet: boolean } }).result.proxyPasswordSet, true, 'it learns that a password is set');
+    await ask('properties.set', { changes: { pollingIntervalSeconds: 45 } });
+    await until('the change pushed to the panel', () =>
+      panel.posted.some((m) => m.type === 'update' && (m.data as { properties?: { pollingIntervalSeconds?: number } }).properties?.pollingIntervalSeconds === 45));
+    assert.ok(!JSON.stringify(panel.posted).includes('Pr0xy-secret-XYZ'), 'the proxy password never reaches the webview');
+    panel.dispose();
+    await ask('properties.setProxyPassword', { password: null });
+  });
+
+  it('opens the request notifications panel with the site users and who is told', async () => {
+    api.panels.get('notifications')?.dispose();
+    await vscode.commands.executeCommand('clearance.openNotifications');
+    const panel = await until('the notifications panel', () => api.panels.get('notifications'));
+    const loaded = await until('the users in the panel', () =>
+      panel.posted.find((m) => m.type === 'reply' && m.ok && typeof m.result === 'object' && m.result !== null && 'users' in m.result), 60_000);
+    const users = (loaded as { result: { users: { name: string; notified: boolean }[] } }).result.users;
+    assert.deepEqual(users.filter((u) => u.notified).map((u) => u.name), ['admin'], 'admin, as set earlier in this suite');
+    assert.ok(users.some((u) => u.name === 'mchen' && !u.notified));
+    panel.dispose();
+  });
+
   it('stops the role when confirmed, and with an account connected starts it by itself when the site is set again', async () => {
     await vscode.commands.executeCommand('clearance.stopRole', true);
     await until('the role gone', () => !fs.existsSync(path.join(site, '.clearance-role.lock')), 60_000);

@@ -29,6 +29,9 @@ export interface Api {
     uploads: Tree;
     activities: Tree;
   };
+  panels: {
+    get(kind: 'properties' | 'notifications'): { panel: vscode.WebviewPanel; posted: readonly { type: string; ok?: boolean; result?: unknown; data?: unknown }[]; dispose(): void } | undefined;
+  };
 }
 
 /** Every handle of a tree, depth first. */
