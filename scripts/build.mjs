@@ -67,6 +67,7 @@ function copyWebviewAssets() {
   copyFileSync(path.join(root, 'webview', 'panel.css'), path.join(out, 'panel.css'));
   const codicons = path.dirname(require.resolve('@vscode/codicons/package.json'));
   for (const f of ['codicon.css', 'codicon.ttf']) copyFileSync(path.join(codicons, 'dist', f), path.join(out, f));
+  copyFileSync(path.join(path.dirname(require.resolve('uplot/package.json')), 'dist', 'uPlot.min.css'), path.join(out, 'uPlot.min.css'));
 }
 if (webviewEntries.length > 0) copyWebviewAssets();
 

@@ -26,11 +26,15 @@ export * from './console';
 export { ROLE_COMMAND_NAMES, commandAccess, type RoleCommandArgs, type RoleCommandName, type RoleCommandResult } from './role/commands';
 
 // Video requests and upload jobs, as the views show them.
-export type { VideoRequest } from './requests/videoRequest';
+export { STATUS_LABELS, type VideoRequest } from './requests/videoRequest';
 export type { UploadJobSnapshot } from './uploads/uploadJob';
 
 // The activity trail's records and its verification, as commands answer them.
-export type { ActivityRecord, TrailVerification } from './audit/activityTrail';
+export { ACTIVITY_TYPES, type ActivityRecord, type TrailVerification } from './audit/activityTrail';
+export { ACTIVITY_SORT_KEYS, MAX_SEARCH_LIMIT, type ActivitySearchResult, type ActivitySortKey, type DailyUploads, type SortDirection } from './audit/activitySearch';
+// The chain-of-custody report (custody.report) and a review clip (requests.reviewClip).
+export type { CustodyReport } from './audit/custodyReport';
+export type { ReviewClip } from './requests/requestReviews';
 
 // The rule a new site-user password must meet (the role checks it; a form says it first).
 export { MIN_PASSWORD_LENGTH } from './auth/passwords';
@@ -38,7 +42,7 @@ export { MIN_PASSWORD_LENGTH } from './auth/passwords';
 // Configuration the console shows, edits and hands to the role.
 export type { AccountChange, ImportResult } from './config/accountStore';
 export type { AccountInfo } from './config/connectionFile';
-export type { FieldIssue } from './config/fieldErrors';
+export { ValidationError, type FieldIssue } from './config/fieldErrors';
 export type { RoleAction } from './config/privileges';
 export { ROLE_PROPERTY_LIMITS, type ProxySettings, type RoleProperties, type RolePropertiesResult } from './config/roleProperties';
 export type { SecretStore } from './config/secretStore';

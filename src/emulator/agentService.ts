@@ -154,6 +154,7 @@ export class AgentService {
       incidentTimeUtc: input.incidentTimeUtc ?? input.fromUtc,
       comments: input.comments ?? '',
       caseId: input.caseId ?? null,
+      requester: input.requester ?? 'requester@clearance.local',
     };
     const job = await this.newJob(tenantId, 'mediarequest', payload);
     const at = this.now().toISOString();
@@ -166,7 +167,7 @@ export class AgentService {
       incidentTimeUtc: payload.incidentTimeUtc,
       comments: payload.comments,
       caseId: payload.caseId,
-      requester: input.requester ?? 'requester@clearance.local',
+      requester: payload.requester!,
       jobId: job.jobId,
       evidenceIds: [],
       cameraOutcomes: [],

@@ -1,7 +1,7 @@
-// What the console says when it finds (or does not find) the site's role: it
+// What the console does when it finds (or does not find) the site's role: it
 // starts a role for a site that already has an account (a setting turns that
-// off) or offers to start one, and, once signed in, calls out requests that
-// have waited too long. One message each time at most; nothing else interrupts.
+// off; the welcome views offer Start Role otherwise), and, once signed in,
+// calls out requests that have waited too long. One message at most.
 import * as vscode from 'vscode';
 import { hasConnectedAccount, overduePendingCallOut, roleStateDirFor, type RoleConnection } from '../core';
 import { plainMessage, runReported } from './report';
@@ -34,7 +34,7 @@ export class AttachCallOuts implements vscode.Disposable {
     };
     this.subs = [connection.onDidChangeAttachment(check), connection.onDidChange(check)];
     check();
-    void runReported(this.deps.output, 'Start the Clearance role', () => this.startOrOffer(connection, siteDir));
+    void runReported(this.deps.output, 'Start the Clearance role', () => this.startIfConnected(siteDir));
   }
 
   dispose(): void {
@@ -54,7 +54,7 @@ export class AttachCallOuts implements vscode.Disposable {
     void this.show(text, 'Show Requests').then((pick) => pick && vscode.commands.executeCommand('clearance.requests.focus'));
   }
 
-  private async startOrOffer(connection: RoleConnection, siteDir: string): Promise<void> {
+  private async startIfConnected(siteDir: string): Promise<void> {
     if (await roleRunning(siteDir)) return;
     const auto = vscode.workspace.getConfiguration('clearance').get<boolean>('role.startAutomatically', true);
     if (auto && hasConnectedAccount(roleStateDirFor(siteDir))) {
@@ -63,7 +63,6 @@ export class AttachCallOuts implements vscode.Disposable {
       this.shown.push(`started the role for ${siteDir}`);
       return;
     }
-    const pick = await this.show(`No Clearance role is running for ${siteDir}.`, 'Start Role');
-    if (pick === 'Start Role' && connection.state === 'detached') await vscode.commands.executeCommand('clearance.startRole');
+    // Otherwise the welcome views offer Start Role: a toast would outlive the role starting.
   }
 }

@@ -153,6 +153,11 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
     deps.panels().show('properties');
   });
 
+  register('clearance.openActivitiesReport', 'Open activities report', async () => {
+    await (await signedIn()).request('activities.page', { limit: 1 });
+    deps.panels().show('activities');
+  });
+
   register('clearance.openNotifications', 'Open request notifications', async () => {
     await (await signedIn()).request('notifications.get');
     deps.panels().show('notifications');

@@ -44,7 +44,18 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
   const status = new ConsoleStatusBar();
   context.subscriptions.push(status, client.onDidChangeConnection((c) => status.follow(c, client.siteDir)));
 
-  const trees = registerTrees(context, client.connection, output);
+  const panels = registerPanels(context, {
+    extensionUri: context.extensionUri,
+    output,
+    connection: () => client.connection,
+    onDidChangeConnection: client.onDidChangeConnection,
+    signedIn: async () => {
+      const c = client.connection;
+      if (!c || c.state !== 'signedIn') throw new NotReady('Sign in first: run Clearance: Sign In.');
+      return c;
+    },
+  });
+  const trees = registerTrees(context, client.connection, output, (requestId) => panels.show('request').update('open', { requestId }));
   const toasts = new RequestToasts(output);
   context.subscriptions.push(
     toasts,
@@ -80,18 +91,6 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
     },
   });
   context.subscriptions.push(callOuts, client.onDidChangeConnection((c) => callOuts.follow(c, client.siteDir)));
-
-  const panels = registerPanels(context, {
-    extensionUri: context.extensionUri,
-    output,
-    connection: () => client.connection,
-    onDidChangeConnection: client.onDidChangeConnection,
-    signedIn: async () => {
-      const c = client.connection;
-      if (!c || c.state !== 'signedIn') throw new NotReady('Sign in first: run Clearance: Sign In.');
-      return c;
-    },
-  });
 
   registerCommands(context, {
     output,

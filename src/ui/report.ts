@@ -12,9 +12,11 @@ interface Issue {
   message: string;
 }
 
-function issuesOf(error: unknown): readonly Issue[] {
+/** The fields at fault in an error: the role's (over the socket) or a local validation's. */
+export function issuesOf(error: unknown): readonly Issue[] {
   if (isControlError(error)) return error.issues;
-  const list = (error as { issues?: unknown } | null)?.issues;
+  const e = error as { issues?: unknown; errors?: unknown } | null;
+  const list = Array.isArray(e?.issues) ? e.issues : e?.errors;
   if (!Array.isArray(list)) return [];
   return list.filter(
     (i): i is Issue => typeof i === 'object' && i !== null && typeof (i as Issue).field === 'string' && typeof (i as Issue).message === 'string',

@@ -2,11 +2,16 @@
 // with the extension loaded as a development extension (or installed from the
 // packaged .vsix named by CLEARANCE_VSIX); headless Chromium clicks through it.
 // Each check is one test; a failing check leaves a screenshot in test-results/.
+// A second session (journey.mjs) then walks the operator's journey against a
+// running role and the local Clearance service, and goes on through the
+// console's webview panels (panels.mjs) with the same role and sign-in.
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { launchChromium, startCodeServer, workbenchUrl } from '../../scripts/code-server.mjs';
 import { ROOT, ensureCodeServer, ensureDebianPackages } from '../../scripts/vscode-offline.mjs';
+import { runJourney } from './journey.mjs';
+import { runPanels } from './panels.mjs';
 import { Workbench } from './workbench.mjs';
 
 // Screenshots land in test-results/ first and reach media/screenshots/ (the README's evidence) only when every check passed.
@@ -14,7 +19,7 @@ const SCREENSHOTS = path.join(ROOT, 'media', 'screenshots');
 const FAILURES = path.join(ROOT, 'test-results');
 const SHOTS = path.join(FAILURES, 'screenshots');
 const VIEWPORT = { width: 1280, height: 800 };
-const OVERALL_TIMEOUT_MS = Number(process.env.CLEARANCE_E2E_TIMEOUT_MS ?? 5 * 60_000);
+const OVERALL_TIMEOUT_MS = Number(process.env.CLEARANCE_E2E_TIMEOUT_MS ?? 6 * 60_000);
 // A scratch copy of the extension may replace the project (to see the checks fail).
 const extensionDir = path.resolve(process.env.CLEARANCE_EXTENSION_DIR ?? ROOT);
 const VIEWS = ['Cameras', 'Requests', 'Uploads', 'Activities'];
@@ -32,18 +37,24 @@ function pngSize(file) {
   return { width: b.readUInt32BE(16), height: b.readUInt32BE(20) };
 }
 
+/** Runs one check; true when it passed. `wb` may be undefined (no workbench yet): then there is no screenshot. */
 async function check(wb, name, fn) {
   const started = Date.now();
   try {
     await fn();
     results.push({ name, ok: true });
     console.log(`ok   ${name} (${Date.now() - started} ms)`);
+    return true;
   } catch (err) {
     results.push({ name, ok: false });
-    mkdirSync(FAILURES, { recursive: true });
-    const shot = path.join(FAILURES, `e2e-${slug(name)}.png`);
-    await wb.page.screenshot({ path: shot }).catch(() => {});
-    console.log(`FAIL ${name} (${Date.now() - started} ms)\n     ${String(err.message).split('\n').slice(0, 6).join('\n     ')}\n     screenshot: ${path.relative(ROOT, shot)}`);
+    let where = '';
+    if (wb) {
+      mkdirSync(FAILURES, { recursive: true });
+      const shot = path.join(FAILURES, `e2e-${slug(name)}.png`);
+      if (await wb.page.screenshot({ path: shot }).then(() => true, () => false)) where = `\n     screenshot: ${path.relative(ROOT, shot)}`;
+    }
+    console.log(`FAIL ${name} (${Date.now() - started} ms)\n     ${String(err?.message ?? err).split('\n').slice(0, 6).join('\n     ')}${where}`);
+    return false;
   }
 }
 
@@ -131,10 +142,15 @@ async function main() {
     await page.goto(url);
     await runChecks(new Workbench(page));
   } finally {
-    clearTimeout(overall);
     await browser?.close().catch(() => {});
     await server?.stop();
     rmSync(scratch, { recursive: true, force: true });
+  }
+  // The second session: the operator's journey against a running role and the local service, then the panels.
+  try {
+    await runJourney({ check, shots: SHOTS, failures: FAILURES, viewport: VIEWPORT, vsix, extensionDir, more: runPanels });
+  } finally {
+    clearTimeout(overall);
   }
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;

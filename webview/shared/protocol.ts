@@ -32,6 +32,8 @@ export type ToWebview =
 export const PANEL_VIEW_TYPES = {
   properties: 'clearance.propertiesPanel',
   notifications: 'clearance.notificationsPanel',
+  activities: 'clearance.activitiesPanel',
+  request: 'clearance.requestPanel',
 } as const;
 
 export type PanelKind = keyof typeof PANEL_VIEW_TYPES;
@@ -69,4 +71,104 @@ export interface ApplyPropertiesResult {
 export interface NotificationsView {
   users: { id: string; name: string; displayName: string; notified: boolean }[];
   mayChange: boolean;
+}
+
+export interface ActivityRow {
+  seq: number;
+  time: string;
+  /** `time` in the console's local time with its offset. */
+  localTime: string;
+  type: string;
+  user?: string;
+  summary: string;
+  cameras?: string[];
+  requestId?: string;
+  evidenceId?: string;
+  hash: string;
+}
+
+export interface ActivityFilter {
+  /** As the operator typed them: local `YYYY-MM-DD HH:MM` or ISO 8601 (the host reads them). */
+  from?: string;
+  to?: string;
+  types?: string[];
+  user?: string;
+  camera?: string;
+  text?: string;
+}
+
+export interface ActivitySearch extends ActivityFilter {
+  sort?: { by: 'seq' | 'time' | 'type' | 'user'; direction: 'asc' | 'desc' };
+  offset?: number;
+  limit?: number;
+}
+
+export interface ActivityPage {
+  total: number;
+  offset: number;
+  records: ActivityRow[];
+}
+
+export interface ActivitiesSetup {
+  types: string[];
+  /** Minutes east of UTC of the console's machine, for local times and days. */
+  offsetMinutes: number;
+}
+
+export interface DailyUploads {
+  day: string;
+  uploads: number;
+  bytes: number;
+}
+
+export interface TrailCheck {
+  ok: boolean;
+  records: number;
+  problems: { line?: number; seq?: number; message: string }[];
+}
+
+export interface RequestCameraView {
+  id: string;
+  name: string;
+  outcome?: string;
+  message?: string;
+  evidenceId?: string;
+  files: { name: string; bytes: number; sha256: string }[];
+  /** The upload of this camera's evidence, when there is one. */
+  upload?: { state: string; percent: number; verified: boolean };
+}
+
+export interface RequestView {
+  requestId: string;
+  status: string;
+  statusLabel: string;
+  requester?: string;
+  comments: string;
+  /** Local times with their offset. */
+  from: string;
+  to: string;
+  incident: string;
+  received: string;
+  fromUtc: string;
+  toUtc: string;
+  caseId: string | null;
+  decidedBy?: string;
+  denyReason?: string;
+  error?: string;
+  progress?: { done: number; total: number };
+  cameras: RequestCameraView[];
+  history: { localTime: string; summary: string; user?: string }[];
+  /** What the signed-in user may do with it now. */
+  may: { decide: boolean; review: boolean; custody: boolean };
+}
+
+export interface ReviewClipView {
+  cameraId: string;
+  cameraName: string;
+  /** A webview URI of the clip (never a data URL). */
+  src: string;
+  fromUtc: string;
+  toUtc: string;
+  clipStartUtc: string;
+  durationSeconds: number;
 }

@@ -9,6 +9,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'csv-stringify/sync';
 import { Emitter } from '../events';
+import { dailyUploads, searchActivities, type ActivitySearch, type ActivitySearchResult, type DailyUploads, type DailyUploadsQuery } from './activitySearch';
 
 export const ACTIVITY_TYPES = [
   'roleStarted',
@@ -24,6 +25,7 @@ export const ACTIVITY_TYPES = [
   'requestReceived',
   'requestRefused',
   'requestStatusChanged',
+  'requestReviewed',
   'exportCompleted',
   'exportFailed',
   'uploadQueued',
@@ -87,7 +89,6 @@ export interface TrailVerification {
   problems: TrailProblem[];
 }
 
-const GENESIS = '0'.repeat(64);
 
 /** JSON with sorted keys, so a record hashes the same however it was parsed. */
 function canonicalJson(value: unknown): string {
@@ -105,6 +106,14 @@ function hashRecord(record: Omit<ActivityRecord, 'hash'>): string {
   return createHash('sha256').update(canonicalJson(record)).digest('hex');
 }
 
+/** The record with its hash: the one way a record is sealed (append uses it; so may tools that write a trail file). */
+export function sealActivityRecord(content: Omit<ActivityRecord, 'hash'>): ActivityRecord {
+  return { ...content, hash: hashRecord(content) };
+}
+
+/** The hash every trail starts from (the `prevHash` of record 1). */
+export const GENESIS_HASH = '0'.repeat(64);
+
 /** Checks a trail's text (and its head, when known) and lists every problem found. */
 export function verifyTrailText(text: string, head?: { seq: number; hash: string }): TrailVerification {
   const problems: TrailProblem[] = [];
@@ -120,7 +129,7 @@ export function verifyTrailText(text: string, head?: { seq: number; hash: string
   });
   // Seqs present anywhere in the file tell a gap that was moved (reordered) from one that was removed.
   const present = new Set(parsed.flatMap((r) => (r ? [r.seq] : [])));
-  let prev: { seq: number; hash: string } = { seq: 0, hash: GENESIS };
+  let prev: { seq: number; hash: string } = { seq: 0, hash: GENESIS_HASH };
   let count = 0;
   parsed.forEach((record, i) => {
     if (!record) {
@@ -158,6 +167,53 @@ export function verifyTrailText(text: string, head?: { seq: number; hash: string
     });
   }
   return { ok: problems.length === 0, records: count, problems };
+}
+
+/** What the file on disk says of one record: is it there, unchanged, and linked to the record before it? */
+export interface RecordCheck {
+  seq: number;
+  /** 1-based line of the record in the trail file; undefined when no line holds it. */
+  line?: number;
+  /** The hash stored with the record on disk. */
+  hash?: string;
+  /** The hash the record links back to (its prevHash on disk). */
+  prevHash?: string;
+  /** Its content hashes to its stored hash, and that is the hash the role holds in memory. */
+  intact: boolean;
+  /** Its seq follows the line before it by one, and its prevHash is that line's hash (the genesis hash for the first). */
+  linked: boolean;
+}
+
+/**
+ * Checks the records `seqs` against the trail's text, one by one: each is found by
+ * seq, re-hashed, and its link to the line before it checked. `known` (seq → hash,
+ * what the role holds) makes a record that differs from the role's copy not intact.
+ */
+export function checkTrailRecords(text: string, seqs: readonly number[], known?: ReadonlyMap<number, string>): RecordCheck[] {
+  const lines = text.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  const parsed = lines.map((line): ActivityRecord | undefined => {
+    try {
+      const r = JSON.parse(line) as ActivityRecord;
+      return r && typeof r.seq === 'number' && typeof r.hash === 'string' ? r : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  const lineOf = new Map<number, number>();
+  parsed.forEach((r, i) => {
+    if (r && !lineOf.has(r.seq)) lineOf.set(r.seq, i);
+  });
+  return seqs.map((seq): RecordCheck => {
+    const i = lineOf.get(seq);
+    const record = i === undefined ? undefined : parsed[i];
+    if (i === undefined || !record) return { seq, intact: false, linked: false };
+    const { hash, ...content } = record;
+    const intact = hashRecord(content) === hash && (known?.get(seq) ?? hash) === hash;
+    const before = i === 0 ? { seq: 0, hash: GENESIS_HASH } : parsed[i - 1];
+    const linked = before !== undefined && record.seq === before.seq + 1 && record.prevHash === before.hash;
+    return { seq, line: i + 1, hash, prevHash: record.prevHash, intact, linked };
+  });
 }
 
 /** Keeps a value harmless when a spreadsheet opens the CSV (formula injection). */
@@ -219,7 +275,7 @@ async function catchUpHead(headFile: string, records: ActivityRecord[]): Promise
   const last = records.at(-1);
   if (!last) return;
   const head = await readHead(headFile);
-  const behindByOne = head ? last.seq === head.seq + 1 && last.prevHash === head.hash : last.seq === 1 && last.prevHash === GENESIS;
+  const behindByOne = head ? last.seq === head.seq + 1 && last.prevHash === head.hash : last.seq === 1 && last.prevHash === GENESIS_HASH;
   if (!behindByOne) return;
   const { hash, ...content } = last;
   if (hashRecord(content) !== hash) return;
@@ -279,9 +335,9 @@ export class ActivityTrail {
         ...input,
         seq: (last?.seq ?? 0) + 1,
         time: this.clock().toISOString(),
-        prevHash: last?.hash ?? GENESIS,
+        prevHash: last?.hash ?? GENESIS_HASH,
       };
-      const record: ActivityRecord = { ...content, hash: hashRecord(content) };
+      const record = sealActivityRecord(content);
       const handle = await fs.open(this.file, 'a', 0o600);
       try {
         await handle.appendFile(JSON.stringify(record) + '\n');
@@ -316,6 +372,27 @@ export class ActivityTrail {
       if (q.camera && !r.cameras?.includes(q.camera)) return false;
       return true;
     });
+  }
+
+  /** A filtered, sorted page of records and how many match (see activitySearch.ts). */
+  search(q: ActivitySearch = {}): ActivitySearchResult {
+    return searchActivities(this.all, q);
+  }
+
+  /** Completed uploads per local day, for a chart (see activitySearch.ts). */
+  dailyUploads(q: DailyUploadsQuery = {}): DailyUploads[] {
+    return dailyUploads(this.all, q);
+  }
+
+  /**
+   * Re-reads the file from disk: the whole chain's verification (as verify()), and
+   * each of the records `seqs` checked on its own (found, unchanged, linked).
+   */
+  async verifyRecords(seqs: readonly number[]): Promise<{ chain: TrailVerification; records: RecordCheck[] }> {
+    await this.writing;
+    const text = await fs.readFile(this.file, 'utf8').catch(() => '');
+    const known = new Map(this.all.map((r) => [r.seq, r.hash] as const));
+    return { chain: verifyTrailText(text, await readHead(this.headFile)), records: checkTrailRecords(text, seqs, known) };
   }
 
   /** Re-reads the file from disk and checks every link of the chain and the head. */

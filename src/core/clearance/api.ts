@@ -307,6 +307,8 @@ export interface MediaRequestJobPayload {
   incidentTimeUtc: string;
   comments: string;
   caseId: string | null;
+  /** [ours] Who asked (an investigator's sign-in name); older services may leave it out. */
+  requester?: string;
 }
 
 /** [ours] Payload of a thumbnail job. */

@@ -18,6 +18,7 @@ export const ACTIVITY_ICONS: Readonly<Record<ActivityType, string>> = {
   requestReceived: 'mail',
   requestRefused: 'circle-slash',
   requestStatusChanged: 'tasklist',
+  requestReviewed: 'eye',
   exportCompleted: 'file-media',
   exportFailed: 'warning',
   uploadQueued: 'clock',

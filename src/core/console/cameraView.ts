@@ -128,6 +128,22 @@ export class CameraIndex {
     return this.nodes.get(id);
   }
 
+  /** Every node id, in tree order. */
+  ids(): IterableIterator<string> {
+    return this.nodes.keys();
+  }
+
+  /**
+   * The tree's shape (which nodes, under which parent, in which order), not
+   * their check state or description: two indexes with the same key differ
+   * only inside items, so a view can refresh items instead of the whole tree.
+   */
+  get structureKey(): string {
+    let key = this.rootIds.join('\n');
+    for (const n of this.nodes.values()) if (n.childIds.length) key += `\n${n.id}>${n.childIds.join(',')}`;
+    return key;
+  }
+
   /** For TreeDataProvider.getParent (reveal). */
   parent(id: string): CameraNode | undefined {
     const parentId = this.nodes.get(id)?.parentId;

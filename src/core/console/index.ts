@@ -8,5 +8,5 @@ export {
   type ActivityItem, type CameraNode, type CameraTreeView, type RequestAction, type RequestGroup, type RequestItem, type RequestLike, type StatusSource, type TextFormat,
   type UploadAction, type UploadHistoryNode, type UploadItem, type UploadRoot, type ViewOptions,
 } from './views';
-export { pickText, plainMessage } from './viewFormat';
+export { machineOffsetMinutes, percentDone, pickText, plainMessage } from './viewFormat';
 export { cameraChoices, MAX_EXPORT_RANGE_MS, operatorTimeText, parseOperatorTime, videoRangeProblem, type CameraChoice } from './evidenceForm';

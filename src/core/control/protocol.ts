@@ -176,6 +176,7 @@ export const ERROR_CODES = [
   'ExportRangeTooLong',
   'ExportFailed',
   'FfmpegMissing',
+  'NoRecordings',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

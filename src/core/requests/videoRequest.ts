@@ -31,6 +31,8 @@ export interface VideoRequest {
   incidentTimeUtc: string;
   comments: string;
   caseId: string | null;
+  /** Who asked, as the service names them (absent from older services). */
+  requester?: string;
   status: VideoRequestStatus;
   receivedAt: string;
   updatedAt: string;

@@ -190,6 +190,7 @@ export class VideoRequestDesk {
       incidentTimeUtc: payload.incidentTimeUtc,
       comments: payload.comments,
       caseId: payload.caseId,
+      ...(typeof payload.requester === 'string' && payload.requester.trim() ? { requester: payload.requester.trim().slice(0, 200) } : {}),
       status: 'Pending',
       receivedAt: now.toISOString(),
       updatedAt: now.toISOString(),

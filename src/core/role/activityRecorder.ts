@@ -11,6 +11,7 @@ import type { PrivilegeDefinition } from '../config/privileges';
 import type { CameraExportOutcome, OperatorExportMedia } from '../export';
 import type { SelectionChange } from '../registry/cameraRegistry';
 import { STATUS_LABELS, type VideoRequest, type VideoRequestCamera } from '../requests/videoRequest';
+import type { ReviewClip, ReviewRecorder } from '../requests/requestReviews';
 import { ROLE_ACTOR, short, type RequestRecorder, type RequestStatusCause } from '../requests/videoRequestDesk';
 import type { ExportResult, SiteError } from '../site/model';
 import type { CaseTarget, UploadJobSnapshot } from '../uploads/uploadJob';
@@ -29,7 +30,7 @@ export interface RequestLookup {
 
 const UPLOAD_ENDINGS = ['uploadCompleted', 'uploadCanceled', 'uploadFailed'] as const;
 
-export class ActivityRecorder implements RequestRecorder {
+export class ActivityRecorder implements RequestRecorder, ReviewRecorder {
   constructor(private readonly trail: ActivityTrail) {}
 
   // ---------------------------------------------------------------------------
@@ -320,6 +321,26 @@ export class ActivityRecorder implements RequestRecorder {
       ...(request.caseId ? { caseId: request.caseId } : {}),
       files,
       details: { status: result.status, gaps: result.gaps.length },
+    });
+  }
+
+  /** An operator watched a review clip of one camera of a request (cut now, or cut before and used again). */
+  async requestReviewed(who: string, request: VideoRequest, camera: VideoRequestCamera, clip: ReviewClip): Promise<ActivityRecord> {
+    return this.record({
+      type: 'requestReviewed',
+      summary: `${who} reviewed ${camera.name} from ${request.fromUtc} to ${request.toUtc} (request ${short(request.requestId)})`,
+      user: who,
+      cameras: [camera.id],
+      requestId: request.requestId,
+      ...(request.caseId ? { caseId: request.caseId } : {}),
+      details: {
+        clipStartUtc: clip.clipStartUtc,
+        clipSeconds: clip.durationSeconds,
+        clipBytes: clip.bytes,
+        clipSha256: clip.sha256,
+        gaps: clip.gaps.length,
+        reused: clip.reused,
+      },
     });
   }
 

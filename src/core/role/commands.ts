@@ -4,6 +4,7 @@
 // in: it checks the session, then the privilege, then the arguments, and only
 // then runs the command. Three commands need no session: what a sign-in box needs.
 import { z } from 'zod';
+import { ACTIVITY_SORT_KEYS, MAX_SEARCH_LIMIT } from '../audit/activitySearch';
 import { ACTIVITY_TYPES } from '../audit/activityTrail';
 import type { SessionInfo, SiteSessions } from '../auth/siteSessions';
 import { ValidationError, type FieldIssue } from '../config/fieldErrors';
@@ -80,6 +81,27 @@ const activityQuery = z
     types: z.array(z.enum(ACTIVITY_TYPES, { error: `must be one of ${ACTIVITY_TYPES.join(', ')}` })).max(ACTIVITY_TYPES.length).optional(),
     user: text(200).optional(),
     camera: text(200).optional(),
+  })
+  .strict();
+const activitySearch = activityQuery
+  .extend({
+    text: text(200).optional(),
+    sort: z
+      .object({
+        by: z.enum(ACTIVITY_SORT_KEYS, { error: `must be one of ${ACTIVITY_SORT_KEYS.join(', ')}` }),
+        direction: z.enum(['asc', 'desc'], { error: 'must be asc or desc' }),
+      }, { error: 'must be { by, direction }' })
+      .strict()
+      .optional(),
+    offset: z.number({ error: 'must be a whole number, 0 or more' }).int('must be a whole number, 0 or more').min(0, 'must be a whole number, 0 or more').optional(),
+    limit: z.number({ error: `must be a whole number from 1 to ${MAX_SEARCH_LIMIT}` }).int(`must be a whole number from 1 to ${MAX_SEARCH_LIMIT}`).min(1, `must be a whole number from 1 to ${MAX_SEARCH_LIMIT}`).max(MAX_SEARCH_LIMIT, `must be a whole number from 1 to ${MAX_SEARCH_LIMIT}`).optional(),
+  })
+  .strict();
+const dailyQuery = z
+  .object({
+    from: instant.optional(),
+    to: instant.optional(),
+    offsetMinutes: z.number({ error: 'must be minutes east of UTC, from -840 to 840' }).int('must be minutes east of UTC, from -840 to 840').min(-840, 'must be minutes east of UTC, from -840 to 840').max(840, 'must be minutes east of UTC, from -840 to 840').optional(),
   })
   .strict();
 
@@ -301,6 +323,11 @@ export const ROLE_COMMANDS = {
     args: z.object({ request: id('video request'), reason: text(1000).trim().min(1, 'tell the requester why') }).strict(),
     run: async ({ role, caller }, a) => role.denyRequest(caller!.user.id, role.read.resolveRequest(a.request), a.reason),
   }),
+  'requests.reviewClip': command({
+    access: 'viewRequests',
+    args: z.object({ request: id('video request'), camera: id('camera') }).strict(),
+    run: async ({ role, caller }, a) => role.reviewRequestClip(caller!.user.id, role.read.resolveRequest(a.request), a.camera),
+  }),
   'requests.videoUnavailable': command({
     access: 'decideRequest',
     // No reason (or a blank one): every camera and the requester read the default.
@@ -386,6 +413,39 @@ export const ROLE_COMMANDS = {
     args: none,
     run: async ({ role, caller }) => role.verifyTrail(caller!.user.id),
   }),
+  'activities.search': command({
+    access: 'viewConfiguration',
+    args: activitySearch,
+    run: async ({ role, caller }, a) =>
+      role.searchActivities(caller!.user.id, {
+        ...toQuery(a),
+        ...(a.text ? { text: a.text } : {}),
+        ...(a.sort ? { sort: a.sort } : {}),
+        ...(a.offset !== undefined ? { offset: a.offset } : {}),
+        ...(a.limit !== undefined ? { limit: a.limit } : {}),
+      }),
+  }),
+  'activities.daily': command({
+    access: 'viewConfiguration',
+    args: dailyQuery,
+    run: async ({ role, caller }, a) => {
+      const { from, to } = toQuery(a);
+      try {
+        return await role.dailyUploads(caller!.user.id, { ...(from ? { from } : {}), ...(to ? { to } : {}), ...(a.offsetMinutes !== undefined ? { offsetMinutes: a.offsetMinutes } : {}) });
+      } catch (error) {
+        if (error instanceof RangeError) throw new ValidationError('The daily uploads', [{ field: 'from', message: error.message }]);
+        throw error;
+      }
+    },
+  }),
+
+  // -- chain of custody -------------------------------------------------------------
+  'custody.report': command({
+    access: 'viewConfiguration',
+    args: z.union([z.object({ request: id('video request') }).strict(), z.object({ evidence: id('evidence item') }).strict()], { error: 'give { request } or { evidence }' }),
+    run: async ({ role, caller }, a) =>
+      role.custodyReport(caller!.user.id, 'request' in a ? { kind: 'request', requestId: role.read.resolveRequest(a.request) } : { kind: 'evidence', evidenceId: a.evidence }),
+  }),
 } as const;
 
 export type RoleCommandName = keyof typeof ROLE_COMMANDS;
@@ -465,7 +525,7 @@ function optionalEvidence(a: { name?: string | undefined; description?: string |
   };
 }
 
-function toQuery(a: z.output<typeof activityQuery>) {
+function toQuery(a: Partial<Pick<z.output<typeof activityQuery>, 'from' | 'to' | 'types' | 'user' | 'camera'>>) {
   const date = (field: 'from' | 'to'): Date | undefined => {
     const v = a[field];
     if (v === undefined) return undefined;

@@ -4,7 +4,9 @@
 // check, then hands the work to the part that does it (the account, the
 // properties, the registry, the request desk, the upload queue, operator
 // exports); every change is recorded in the trail by the activity recorder.
+import type { ActivitySearch, ActivitySearchResult, DailyUploads, DailyUploadsQuery } from '../audit/activitySearch';
 import { activitiesToCsv, type ActivityQuery, type ActivityRecord, type ActivityTrail, type TrailVerification } from '../audit/activityTrail';
+import { renderCustodyReportHtml, type CustodyReport } from '../audit/custodyReport';
 import { AccountNotConnectedError, type AccountStore, type ImportResult } from '../config/accountStore';
 import type { AccountInfo } from '../config/connectionFile';
 import { ValidationError } from '../config/fieldErrors';
@@ -14,6 +16,7 @@ import { Emitter, type Disposable } from '../events';
 import type { CameraRegistry } from '../registry/cameraRegistry';
 import type { SelectionEntry } from '../registry/registrySelection';
 import type { RequestNotifications } from '../requests/requestNotifications';
+import type { ReviewClip } from '../requests/requestReviews';
 import type { VideoRequest } from '../requests/videoRequest';
 import type { VideoRequestDesk } from '../requests/videoRequestDesk';
 import type { SiteUser } from '../site/model';
@@ -21,6 +24,7 @@ import type { UploadJobSnapshot } from '../uploads/uploadJob';
 import type { UploadQueue } from '../uploads/uploadQueue';
 import type { OperatorExportInput, SnapshotExportInput } from './operatorExports';
 import { NO_HOST, RoleCommands } from './commands';
+import { buildCustodyReport, type CustodySubject } from './custodyReports';
 import { relayRoleEvents } from './roleEvents';
 import { RoleQueries } from './roleQueries';
 import { closeRoleParts, openRoleParts, type RoleOptions, type RoleParts } from './roleWiring';
@@ -228,6 +232,15 @@ export class Role {
     return this.requests.markVideoUnavailable(requestId, who, reason);
   }
 
+  /**
+   * Cuts (or finds) the review clip of one camera of a Pending or Processing request
+   * over its range, and records the review: see RequestReviews.
+   */
+  async reviewRequestClip(user: string, requestId: string, cameraId: string): Promise<ReviewClip> {
+    const who = await this.authorize(user, 'viewRequests');
+    return this.parts.reviews.review(requestId, cameraId, who);
+  }
+
   /** Resolves once the request is final and its result is at the service. */
   whenRequestSettled(requestId: string): Promise<VideoRequest> {
     return this.requests.whenSettled(requestId);
@@ -346,6 +359,37 @@ export class Role {
   async verifyTrail(user: string): Promise<TrailVerification> {
     await this.authorize(user, 'viewConfiguration');
     return this.trail.verify();
+  }
+
+  /** A filtered, sorted page of the trail and how many records match. */
+  async searchActivities(user: string, search: ActivitySearch = {}): Promise<ActivitySearchResult> {
+    await this.authorize(user, 'viewConfiguration');
+    return this.trail.search(search);
+  }
+
+  /** Completed uploads and their bytes per local day. */
+  async dailyUploads(user: string, query: DailyUploadsQuery = {}): Promise<DailyUploads[]> {
+    await this.authorize(user, 'viewConfiguration');
+    return this.trail.dailyUploads(query);
+  }
+
+  /** The chain-of-custody report of one request or evidence item, as data and as a self-contained HTML document. */
+  async custodyReport(user: string, subject: CustodySubject): Promise<{ json: CustodyReport; html: string }> {
+    const who = await this.authorize(user, 'viewConfiguration');
+    const json = await buildCustodyReport(
+      {
+        trail: this.trail,
+        requests: this.requests,
+        uploads: this.uploads,
+        siteName: async () => (await this.o.site.model()).name,
+        accountId: async () => (await this.accounts.current())?.accountId,
+        documents: async () => (await this.parts.account.ensureConnection()).documents,
+        now: () => new Date(this.parts.clock.now()),
+      },
+      subject,
+      who,
+    );
+    return { json, html: renderCustodyReportHtml(json) };
   }
 
   async exportActivitiesCsv(user: string, query: ActivityQuery = {}): Promise<string> {

@@ -25,6 +25,7 @@ import { HttpClient, type HttpClientOptions } from '../net/httpClient';
 import { CameraRegistry } from '../registry/cameraRegistry';
 import { Poller } from '../requests/poller';
 import { RequestNotifications } from '../requests/requestNotifications';
+import { RequestReviews, reviewFolderFor } from '../requests/requestReviews';
 import { VideoRequestDesk } from '../requests/videoRequestDesk';
 import type { Site } from '../site/model';
 import { JournalStore } from '../store/journalStore';
@@ -87,6 +88,8 @@ export interface RoleParts {
   registry: CameraRegistry;
   notifications: RequestNotifications;
   requests: VideoRequestDesk;
+  /** Review clips of requests (<stateDir>/review). */
+  reviews: RequestReviews;
   exports: OperatorExports;
   dispatcher: JobDispatcher;
   poller: Poller;
@@ -185,6 +188,9 @@ export async function openRoleParts<T>(options: RoleOptions, compose: (parts: Ro
       ...(options.maxExportPartMs ? { maxExportPartMs: options.maxExportPartMs } : {}),
       log,
     });
+    const reviews = new RequestReviews({ folder: reviewFolderFor(options.stateDir), site: options.site, requests, recorder, clock, log });
+    const swept = await reviews.sweep();
+    if (swept) log(`review clips: deleted those of ${swept} request(s) that are final`);
     const settings = new PropertiesController(
       {
         state: roleState,
@@ -220,7 +226,7 @@ export async function openRoleParts<T>(options: RoleOptions, compose: (parts: Ro
     const poller = new Poller({ intervalMs: () => settings.pollIntervalMs, tick: (signal, poll) => dispatcher.tick(signal, poll), clock });
     const activation = await activateRolePrivileges(roleState, options.site, new Date(clock.now()));
     sessions = await SiteSessions.open({ stateDir: options.stateDir, site: options.site, now: () => clock.now(), onEvent: (e) => recorder.sessionEvent(e) });
-    return await compose({ clock, log, lock, journal, trail, recorder, accounts, account, settings, http, uploads, registry, notifications, requests, exports, dispatcher, poller, activation, sessions });
+    return await compose({ clock, log, lock, journal, trail, recorder, accounts, account, settings, http, uploads, registry, notifications, requests, reviews, exports, dispatcher, poller, activation, sessions });
   } catch (error) {
     await sessions?.close().catch(() => undefined);
     await journal?.disconnect().catch(() => undefined);
@@ -234,6 +240,7 @@ export async function closeRoleParts(parts: RoleParts): Promise<void> {
   parts.account.close();
   parts.poller.dispose();
   parts.settings.dispose();
+  await parts.reviews.close();
   parts.requests.dispose();
   parts.uploads.dispose();
   parts.registry.dispose();

@@ -9,7 +9,7 @@
 
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runFfmpeg } from './ffmpeg';
 import {
@@ -19,6 +19,8 @@ import {
   SiteFileError,
   type Area,
   type Camera,
+  type ClipOptions,
+  type ClipResult,
   type ExportOptions,
   type ExportPart,
   type ExportResult,
@@ -34,7 +36,7 @@ import {
   type TimeRange,
 } from './model';
 import { isPasswordHash } from '../auth/passwords';
-import { readMp4DurationMs } from './mp4';
+import { readMp4DurationMs, readMp4Tracks } from './mp4';
 import { checkSiteFile } from './siteFile';
 import {
   clip,
@@ -254,6 +256,62 @@ export class LocalFolderSite implements Site {
     }
     const gaps = gapsIn(covered, range);
     return { status: gaps.length === 0 ? 'complete' : 'partial', cameraId, from, to, parts, gaps };
+  }
+
+  /**
+   * One MP4 of the range, for review: the covered runs joined by the concat demuxer,
+   * the video stream copied (the recorded H.264, as exportRange writes it; re-encoded
+   * to H.264 only when the recordings hold another codec), audio and other streams
+   * dropped. Precision as exportRange's: the first frame is the keyframe at or
+   * before the start of the recordings inside the range.
+   */
+  async exportClip(cameraId: string, from: Date, to: Date, destFile: string, opts: ClipOptions = {}): Promise<ClipResult> {
+    checkRange(from, to);
+    if (to.getTime() - from.getTime() > MAX_EXPORT_RANGE_MS) {
+      const hours = ((to.getTime() - from.getTime()) / 3_600_000).toFixed(1);
+      throw new SiteError('ExportRangeTooLong', `Export range ${from.toISOString()} - ${to.toISOString()} (${hours} h) must be shorter than 1 days.`, 'to');
+    }
+    const { signal } = opts;
+    signal?.throwIfAborted();
+    const range = { from, to };
+    const coverage = await this.listRecordings(cameraId, range);
+    const covered = clip(coveredRuns(coverage.segments, this.joinToleranceMs), range);
+    const first = covered[0];
+    const last = covered[covered.length - 1];
+    if (!first || !last) return { status: 'unavailable', cameraId, from, to };
+
+    const file = path.resolve(destFile);
+    const dir = path.dirname(file);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const stem = `.${path.basename(file)}.${randomBytes(6).toString('hex')}`;
+    const temp = insideDir(dir, `${stem}.partial.mp4`);
+    const list = insideDir(dir, `${stem}.ffconcat`);
+    const cut = (video: readonly string[]) =>
+      runFfmpeg(
+        this.ffmpegPath,
+        ['-f', 'concat', '-safe', '0', '-i', list, '-map', '0:v:0', ...video, '-an', '-sn', '-dn', '-movflags', '+faststart', '-f', 'mp4', '-y', temp],
+        { signal },
+      );
+    try {
+      await writeFile(list, ffconcatScript(concatEntries(coverage.segments, { from: first.from, to: last.to })), { mode: 0o600 });
+      try {
+        await cut(['-c:v', 'copy']);
+        const codec = (await readMp4Tracks(temp))?.video;
+        if (codec !== 'avc1' && codec !== 'avc3') await cut(['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23', '-pix_fmt', 'yuv420p']);
+      } catch (e) {
+        if ((e as Error).name === 'AbortError') throw e;
+        throw new SiteError('ExportFailed', `clip of camera ${JSON.stringify(cameraId)} ${from.toISOString()} - ${to.toISOString()} failed: ${(e as Error).message}`);
+      }
+      const durationMs = await readMp4DurationMs(temp);
+      if (durationMs === undefined) throw new SiteError('ExportFailed', `clip of camera ${JSON.stringify(cameraId)}: ffmpeg wrote an MP4 without a readable duration`);
+      const { bytes, sha256 } = await hashFile(temp, signal);
+      await chmod(temp, 0o600);
+      await rename(temp, file);
+      return { status: 'ok', file, cameraId, from, to, clipStart: first.from, durationMs, bytes, sha256, gaps: gapsIn(covered, range) };
+    } finally {
+      await rm(list, { force: true });
+      await rm(temp, { force: true });
+    }
   }
 
   async snapshot(cameraId: string, at: Date, destFile: string, opts: SnapshotOptions = {}): Promise<SnapshotResult> {

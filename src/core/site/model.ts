@@ -140,6 +140,21 @@ export interface SnapshotOptions {
   signal?: AbortSignal;
 }
 
+export interface ClipOptions {
+  /** Aborting kills ffmpeg, removes the partial file, and rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+/**
+ * One clip of a camera over a range, for a person to watch (not evidence: that is
+ * exportRange). `clipStart` is the instant of its first frame, the start of the
+ * recordings inside the range; gaps without recording are left out, so after a
+ * gap the clip's time runs behind the wall clock by the gap's length.
+ */
+export type ClipResult =
+  | { status: 'ok'; file: string; cameraId: string; from: Date; to: Date; clipStart: Date; durationMs: number; bytes: number; sha256: string; gaps: TimeRange[] }
+  | { status: 'unavailable'; cameraId: string; from: Date; to: Date };
+
 export interface Site {
   /** For logs and UI, e.g. the folder of a LocalFolderSite. */
   readonly description: string;
@@ -165,6 +180,13 @@ export interface Site {
    * Throws SiteError ExportRangeTooLong (> 24 h), InvalidRange, UnknownCamera, ExportFailed.
    */
   exportRange(cameraId: string, from: Date, to: Date, destDir: string, opts?: ExportOptions): Promise<ExportResult>;
+  /**
+   * Writes [from, to) of one camera as one H.264 MP4 without audio to destFile
+   * (at most 24 h), through a temporary name renamed into place, owner-only.
+   * Nothing recorded in the range: status unavailable, nothing written.
+   * Throws SiteError ExportRangeTooLong, InvalidRange, UnknownCamera, ExportFailed.
+   */
+  exportClip(cameraId: string, from: Date, to: Date, destFile: string, opts?: ClipOptions): Promise<ClipResult>;
   /** Writes one JPEG frame of the camera at `at` to destFile. */
   snapshot(cameraId: string, at: Date, destFile: string, opts?: SnapshotOptions): Promise<SnapshotResult>;
 }
@@ -176,7 +198,9 @@ export type SiteErrorCode =
   | 'InvalidRange'
   | 'ExportRangeTooLong'
   | 'ExportFailed'
-  | 'FfmpegMissing';
+  | 'FfmpegMissing'
+  /** Nothing is recorded where something has to be (a review clip). */
+  | 'NoRecordings';
 
 export class SiteError extends Error {
   constructor(

@@ -34,6 +34,55 @@ export async function readMp4DurationMs(file: string): Promise<number | undefine
   }
 }
 
+/**
+ * The sample entry type of the first video track (`avc1` or `avc3` for H.264,
+ * `hev1`, `mp4v`…), and whether the file has an audio track; undefined when the
+ * file has no readable moov.
+ */
+export async function readMp4Tracks(file: string): Promise<{ video?: string; audio: boolean } | undefined> {
+  const fh = await open(file, 'r');
+  try {
+    const size = (await fh.stat()).size;
+    const moov = await findBox(fh, 0, size, 'moov');
+    if (!moov) return undefined;
+    let video: string | undefined;
+    let audio = false;
+    for (const trak of await childBoxes(fh, moov.bodyStart, moov.end, 'trak')) {
+      const mdia = await findBox(fh, trak.bodyStart, trak.end, 'mdia');
+      if (!mdia) continue;
+      const hdlr = await findBox(fh, mdia.bodyStart, mdia.end, 'hdlr');
+      if (!hdlr) continue;
+      const head = Buffer.alloc(12);
+      if ((await fh.read(head, 0, 12, hdlr.bodyStart)).bytesRead < 12) continue;
+      const handler = head.toString('latin1', 8, 12);
+      if (handler === 'soun') audio = true;
+      if (handler !== 'vide' || video !== undefined) continue;
+      const minf = await findBox(fh, mdia.bodyStart, mdia.end, 'minf');
+      const stbl = minf && (await findBox(fh, minf.bodyStart, minf.end, 'stbl'));
+      const stsd = stbl && (await findBox(fh, stbl.bodyStart, stbl.end, 'stsd'));
+      if (!stsd) continue;
+      const entry = Buffer.alloc(16);
+      if ((await fh.read(entry, 0, 16, stsd.bodyStart)).bytesRead < 16 || entry.readUInt32BE(4) < 1) continue;
+      video = entry.toString('latin1', 12, 16);
+    }
+    return { ...(video !== undefined ? { video } : {}), audio };
+  } finally {
+    await fh.close();
+  }
+}
+
+async function childBoxes(fh: FileHandle, start: number, end: number, type: string): Promise<{ bodyStart: number; end: number }[]> {
+  const out: { bodyStart: number; end: number }[] = [];
+  let pos = start;
+  for (;;) {
+    const box = await findBox(fh, pos, end, type);
+    if (!box) return out;
+    out.push(box);
+    if (box.end <= pos) return out;
+    pos = box.end;
+  }
+}
+
 async function findBox(
   fh: FileHandle,
   start: number,

@@ -3,8 +3,31 @@
 // privilege of every call) or opens a VS Code dialog; nothing else is reachable
 // from a webview.
 import * as vscode from 'vscode';
-import { ROLE_PROPERTY_LIMITS, type RoleConnection, type StatePart } from '../../core';
-import type { ApplyPropertiesResult, NotificationsView, PanelKind, PropertiesView } from '../../../webview/shared/protocol';
+import {
+  ACTIVITY_TYPES,
+  formatLocal,
+  machineOffsetMinutes,
+  parseOperatorTime,
+  ROLE_PROPERTY_LIMITS,
+  type ActivityRecord,
+  type FieldIssue,
+  type RoleConnection,
+  type StatePart,
+  type TrailVerification,
+  ValidationError,
+} from '../../core';
+import type {
+  ActivitiesSetup,
+  ActivityFilter,
+  ActivityPage,
+  ActivitySearch,
+  ApplyPropertiesResult,
+  DailyUploads,
+  NotificationsView,
+  PanelKind,
+  PropertiesView,
+} from '../../../webview/shared/protocol';
+import { requestSpec } from './requestPanel';
 import { PanelRegistry, type ConsolePanel, type PanelSpec } from './panelHost';
 
 export { panelCsp, panelHtml, ConsolePanel, PanelRegistry } from './panelHost';
@@ -101,13 +124,90 @@ function notificationsSpec(deps: PanelDeps): PanelSpec {
   };
 }
 
+/** The console's offset from UTC now, in minutes east (the report's local times and days). */
+const localOffset = (): number => machineOffsetMinutes(new Date());
+
+/** A filter as the operator typed it, as the role takes it; bad times are refused by field. */
+function roleFilter(f: ActivityFilter): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const issues: FieldIssue[] = [];
+  for (const key of ['from', 'to'] as const) {
+    const text = f[key]?.trim();
+    if (!text) continue;
+    const at = parseOperatorTime(text);
+    if (typeof at === 'string') issues.push({ field: key, message: at });
+    else out[key] = at.toISOString();
+  }
+  if (issues.length) throw new ValidationError('The filter', issues);
+  for (const key of ['user', 'camera', 'text'] as const) if (f[key]?.trim()) out[key] = f[key]!.trim();
+  if (f.types?.length) out.types = f.types;
+  return out;
+}
+
+function activitiesSpec(deps: PanelDeps): PanelSpec {
+  return {
+    kind: 'activities',
+    title: 'Clearance Activities Report',
+    script: 'activities',
+    styles: ['uPlot.min.css'],
+    handlers: {
+      setup: async (): Promise<ActivitiesSetup> => {
+        await deps.signedIn();
+        return { types: [...ACTIVITY_TYPES], offsetMinutes: localOffset() };
+      },
+      search: async (args): Promise<ActivityPage> => {
+        const c = await deps.signedIn();
+        const a = (args ?? {}) as ActivitySearch;
+        const page = await c.request<{ total: number; offset: number; records: ActivityRecord[] }>('activities.search', {
+          ...roleFilter(a),
+          ...(a.sort ? { sort: a.sort } : {}),
+          offset: Math.max(0, Math.floor(Number(a.offset) || 0)),
+          limit: Math.min(500, Math.max(1, Math.floor(Number(a.limit) || 100))),
+        });
+        return {
+          total: page.total,
+          offset: page.offset,
+          records: page.records.map((r) => ({
+            seq: r.seq,
+            time: r.time,
+            localTime: formatLocal(r.time),
+            type: r.type,
+            ...(r.user ? { user: r.user } : {}),
+            summary: r.summary,
+            ...(r.cameras ? { cameras: r.cameras } : {}),
+            ...(r.requestId ? { requestId: r.requestId } : {}),
+            ...(r.evidenceId ? { evidenceId: r.evidenceId } : {}),
+            hash: r.hash,
+          })),
+        };
+      },
+      daily: async (args): Promise<DailyUploads[]> => {
+        const c = await deps.signedIn();
+        const f = roleFilter((args ?? {}) as ActivityFilter);
+        return c.request<DailyUploads[]>('activities.daily', { ...(f.from ? { from: f.from } : {}), ...(f.to ? { to: f.to } : {}), offsetMinutes: localOffset() });
+      },
+      exportCsv: async (args) => {
+        const c = await deps.signedIn();
+        const filter = roleFilter((args ?? {}) as ActivityFilter);
+        const file = await vscode.window.showSaveDialog({ title: 'Export Activity Trail as CSV', filters: { CSV: ['csv'] }, saveLabel: 'Export' });
+        if (!file) return null;
+        const { text: _text, ...csvFilter } = filter; // the CSV export takes no text filter
+        const { csv } = await c.request<{ csv: string }>('activities.csv', csvFilter);
+        await vscode.workspace.fs.writeFile(file, new TextEncoder().encode(csv));
+        return file.fsPath;
+      },
+      verify: async () => (await deps.signedIn()).request<TrailVerification>('activities.verify'),
+    },
+  };
+}
+
 /** Registers the panels, their serializers and the updates they follow; returns the registry. */
 export function registerPanels(context: vscode.ExtensionContext, deps: PanelDeps): PanelRegistry {
   const follow = new Map<PanelKind, { dispose(): void }>();
   const registry = new PanelRegistry(
     deps.extensionUri,
     deps.output,
-    { properties: () => propertiesSpec(deps), notifications: () => notificationsSpec(deps) },
+    { properties: () => propertiesSpec(deps), notifications: () => notificationsSpec(deps), activities: () => activitiesSpec(deps), request: () => requestSpec(deps) },
     (kind, panel) => {
       follow.get(kind)?.dispose();
       follow.set(kind, followRole(kind, panel, deps));
@@ -118,16 +218,24 @@ export function registerPanels(context: vscode.ExtensionContext, deps: PanelDeps
   return registry;
 }
 
+/** The parts of the role's state each panel follows. */
+const PANEL_PARTS: Record<PanelKind, readonly StatePart[]> = {
+  properties: ['properties', 'account'],
+  notifications: ['notificationUsers'],
+  activities: ['activities'],
+  request: ['requests', 'uploads'],
+};
+
 /** Pushes the panel's data again when the role's matching state changes (on whichever connection the window has). */
 function followRole(kind: PanelKind, panel: ConsolePanel, deps: PanelDeps): { dispose(): void } {
-  const parts: readonly StatePart[] = kind === 'properties' ? ['properties', 'account'] : ['notificationUsers'];
+  const parts: readonly StatePart[] = PANEL_PARTS[kind];
   let subs: { dispose(): void }[] = [];
   const attach = (c: RoleConnection | undefined) => {
     for (const s of subs) s.dispose();
     if (!c) return;
     const push = () => {
       if (c.state !== 'signedIn') return;
-      void (kind === 'properties' ? propertiesView(c) : notificationsView(c)).then(
+      void (kind === 'properties' ? propertiesView(c) : kind === 'notifications' ? notificationsView(c) : Promise.resolve(null)).then(
         (view) => panel.update(kind, view),
         (e: unknown) => deps.output.warn(`${kind} panel: ${(e as Error).message}`),
       );

@@ -9,9 +9,15 @@ import * as vscode from 'vscode';
 import { isControlError } from '../../core';
 import type { FieldIssue, PanelError, PanelKind, ToHost, ToWebview } from '../../../webview/shared/protocol';
 import { PANEL_VIEW_TYPES } from '../../../webview/shared/protocol';
-import { errorText } from '../report';
+import { errorText, issuesOf } from '../report';
 
-export type PanelHandlers = Record<string, (args: unknown) => Promise<unknown>>;
+/** What a handler may use of its panel: its webview (for asWebviewUri) and a way to allow one more resource folder. */
+export interface PanelContext {
+  webview: vscode.Webview;
+  allowResourceFolder(folder: vscode.Uri): void;
+}
+
+export type PanelHandlers = Record<string, (args: unknown, panel: PanelContext) => Promise<unknown>>;
 
 export interface PanelSpec {
   kind: PanelKind;
@@ -21,6 +27,8 @@ export interface PanelSpec {
   handlers: PanelHandlers;
   /** Extra folders the webview may load from (the review clips), besides dist/webview and media. */
   resourceRoots?: vscode.Uri[];
+  /** Extra stylesheets under dist/webview/ (a chart library's). */
+  styles?: string[];
 }
 
 /** The Content-Security-Policy of every panel. */
@@ -35,7 +43,7 @@ export function panelCsp(cspSource: string, nonce: string, media = false): strin
   ].join('; ');
 }
 
-export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, spec: Pick<PanelSpec, 'title' | 'script' | 'resourceRoots'>, nonce = randomBytes(16).toString('base64')): string {
+export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, spec: Pick<PanelSpec, 'title' | 'script' | 'resourceRoots' | 'styles'>, nonce = randomBytes(16).toString('base64')): string {
   const uri = (...p: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...p)).toString();
   const csp = panelCsp(webview.cspSource, nonce, (spec.resourceRoots?.length ?? 0) > 0);
   const title = spec.title.replace(/[<>&"]/g, (c) => `&#${c.charCodeAt(0)};`);
@@ -47,6 +55,7 @@ export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, spe
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="${uri('dist', 'webview', 'panel.css')}">
 <link rel="stylesheet" href="${uri('dist', 'webview', 'codicon.css')}" id="vscode-codicon-stylesheet">
+${(spec.styles ?? []).map((f) => `<link rel="stylesheet" href="${uri('dist', 'webview', f)}">`).join('\n')}
 <title>${title}</title>
 </head>
 <body>
@@ -57,8 +66,9 @@ export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, spe
 }
 
 function toPanelError(error: unknown): PanelError {
-  const issues: FieldIssue[] = isControlError(error) ? [...error.issues] : [];
-  return { message: isControlError(error) ? error.message : errorText(error), ...(isControlError(error) ? { code: error.code } : {}), issues };
+  const issues: FieldIssue[] = issuesOf(error).map((i) => ({ field: i.field, message: i.message }));
+  const message = error instanceof Error ? error.message.split('\n')[0]! : errorText(error);
+  return { message, ...(isControlError(error) ? { code: error.code } : {}), issues };
 }
 
 /** One open panel of a kind: its webview, its handlers, and the updates it waits for. */
@@ -82,12 +92,22 @@ export class ConsolePanel implements vscode.Disposable {
       enableCommandUris: false,
       localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media'), ...(spec.resourceRoots ?? [])],
     };
+    this.context = {
+      webview: panel.webview,
+      allowResourceFolder: (folder) => {
+        const roots = panel.webview.options.localResourceRoots ?? [];
+        if (roots.some((r) => r.toString() === folder.toString())) return;
+        panel.webview.options = { ...panel.webview.options, localResourceRoots: [...roots, folder] };
+      },
+    };
     panel.webview.html = panelHtml(panel.webview, extensionUri, spec);
     this.subs.push(
       panel.webview.onDidReceiveMessage((m: ToHost) => void this.receive(m)),
       panel.onDidDispose(() => this.dispose()),
     );
   }
+
+  private readonly context: PanelContext;
 
   /** Posts an update now, or once the webview is ready. */
   update(topic: string, data: unknown): void {
@@ -129,7 +149,7 @@ export class ConsolePanel implements vscode.Disposable {
       return;
     }
     try {
-      this.post({ type: 'reply', id: message.id, ok: true, result: (await handler(message.args)) ?? null });
+      this.post({ type: 'reply', id: message.id, ok: true, result: (await handler(message.args, this.context)) ?? null });
     } catch (error) {
       const e = toPanelError(error);
       this.output.warn(`${this.spec.title}: ${message.command} failed: ${e.message}`);

@@ -95,6 +95,18 @@ export class CamerasTree extends ConsoleTree<CameraIndex> {
     return this.indexed.index;
   }
 
+  // A registry change usually changes check states and descriptions only: refresh
+  // those items, not the root (a root refresh drops a check box ticked meanwhile).
+  protected override structure(index: CameraIndex | undefined): string | undefined {
+    return index ? `${this.filter ?? ''}\n${index.structureKey}` : '';
+  }
+
+  protected override onStateChange(): void {
+    const index = this.model();
+    if (index) this.refreshItems(index.ids());
+    else this.refresh();
+  }
+
   protected override rendered(index: CameraIndex | undefined): void {
     const published = index?.publishedCount ?? 0;
     this.view.badge = published > 0 ? { value: published, tooltip: `${published} ${published === 1 ? 'camera' : 'cameras'} published to Clearance` } : undefined;

@@ -12,7 +12,7 @@ export { ActivitiesTree, ACTIVITIES_VIEW_ID } from './activitiesTree';
 export { CAMERAS_FILTERED_CONTEXT, CAMERAS_VIEW_ID, CamerasTree } from './camerasTree';
 export { ConnectionSlot } from './connectionSlot';
 export { type Handle, REFRESH_DELAY_MS } from './consoleTree';
-export { REQUEST_DOCUMENT_SCHEME, REQUESTS_VIEW_ID, RequestsTree } from './requestsTree';
+export { REQUESTS_VIEW_ID, RequestsTree } from './requestsTree';
 export { STAGING_FOLDER_CONTEXT, UPLOADS_VIEW_ID, UploadsTree } from './uploadsTree';
 
 export interface ConsoleTrees {
@@ -30,7 +30,12 @@ export interface ConsoleTrees {
  * Creates the four tree views and registers their item commands on context.subscriptions.
  * `roleConnection` may be undefined (no site yet): call setConnection when there is one.
  */
-export function registerTrees(context: vscode.ExtensionContext, roleConnection: RoleConnection | undefined, output: vscode.LogOutputChannel): ConsoleTrees {
+export function registerTrees(
+  context: vscode.ExtensionContext,
+  roleConnection: RoleConnection | undefined,
+  output: vscode.LogOutputChannel,
+  openRequestPanel: (requestId: string) => void,
+): ConsoleTrees {
   const connection = new ConnectionSlot(roleConnection);
   const cameras = new CamerasTree(connection, output);
   const requests = new RequestsTree(connection);
@@ -43,7 +48,7 @@ export function registerTrees(context: vscode.ExtensionContext, roleConnection: 
     uploads,
     activities,
     ...registerCameraCommands(cameras, output),
-    ...registerRequestCommands(requests, connection, output),
+    ...registerRequestCommands(requests, connection, output, openRequestPanel),
     ...registerUploadCommands(uploads, connection, output),
   );
   const all = [cameras, requests, uploads, activities];

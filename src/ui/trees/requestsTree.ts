@@ -1,16 +1,15 @@
 // The Requests view: video requests by status (Pending first and open), the
 // pending count as the badge, and the operator's answers: approve (after a modal
-// confirmation naming the cameras), deny (with a reason), open (the request and
-// its history as read-only JSON). The role decides; the view shows its state.
+// confirmation naming the cameras), deny (with a reason), video unavailable,
+// open (the request's review panel). The role decides; the view shows its state.
 import * as vscode from 'vscode';
 import { pendingBadge, requestGroups, requestItem, type RequestGroup, type RequestItem, type RequestLike, type StateChange } from '../../core';
+import { saveCustodyReport } from '../panels/requestPanel';
 import type { ConnectionSlot } from './connectionSlot';
 import { ConsoleTree, type Handle } from './consoleTree';
 import { pickText, plainMessage, runReported } from '../report';
 
 export const REQUESTS_VIEW_ID = 'clearance.requests';
-/** The scheme of the read-only request documents (clearance.openRequest). */
-export const REQUEST_DOCUMENT_SCHEME = 'clearance-request';
 
 interface RequestsModel {
   groups: RequestGroup[];
@@ -146,63 +145,14 @@ function isHandle(arg: unknown): arg is Handle {
 
 const cameraNames = (r: RequestLike): string => r.cameras.map((c) => c.name || c.id).join(', ') || 'no camera';
 
-/** Read-only documents of `requests.get`, one per request. */
-class RequestDocuments implements vscode.TextDocumentContentProvider, vscode.Disposable {
-  private readonly changed = new vscode.EventEmitter<vscode.Uri>();
-  readonly onDidChange = this.changed.event;
-  private readonly open = new Map<string, { requestId: string; text: string; fresh: boolean }>();
-
-  constructor(private readonly connection: ConnectionSlot) {}
-
-  async show(requestId: string): Promise<void> {
-    const uri = vscode.Uri.from({ scheme: REQUEST_DOCUMENT_SCHEME, path: `/video-request-${requestId.replace(/[^\w.-]/g, '_')}.json` });
-    const text = await this.fetch(requestId);
-    this.open.set(uri.toString(), { requestId, text, fresh: true });
-    this.changed.fire(uri);
-    const document = await vscode.workspace.openTextDocument(uri);
-    await vscode.window.showTextDocument(document, { preview: true });
-  }
-
-  /** Requests that changed: their open documents read the role again. */
-  changedRequests(requestIds: readonly string[]): void {
-    for (const [key, doc] of this.open) {
-      if (requestIds.includes(doc.requestId)) this.changed.fire(vscode.Uri.parse(key));
-    }
-  }
-
-  async provideTextDocumentContent(uri: vscode.Uri): Promise<string> {
-    const doc = this.open.get(uri.toString());
-    if (!doc) return '// This video request is no longer open: open it again from the Requests view.\n';
-    if (doc.fresh) {
-      doc.fresh = false;
-      return doc.text;
-    }
-    try {
-      doc.text = await this.fetch(doc.requestId);
-    } catch {
-      // Keep the last text the role gave (e.g. the role went away).
-    }
-    return doc.text;
-  }
-
-  private async fetch(requestId: string): Promise<string> {
-    return `${JSON.stringify(await this.connection.request('requests.get', { request: requestId }), undefined, 2)}\n`;
-  }
-
-  dispose(): void {
-    this.changed.dispose();
-  }
-}
-
 /** clearance.approveRequest, denyRequest, videoUnavailable, openRequest (each takes a tree element or a request id). */
-export function registerRequestCommands(tree: RequestsTree, connection: ConnectionSlot, output: vscode.LogOutputChannel): vscode.Disposable[] {
-  const documents = new RequestDocuments(connection);
+export function registerRequestCommands(
+  tree: RequestsTree,
+  connection: ConnectionSlot,
+  output: vscode.LogOutputChannel,
+  openPanel: (requestId: string) => void,
+): vscode.Disposable[] {
   return [
-    documents,
-    vscode.workspace.registerTextDocumentContentProvider(REQUEST_DOCUMENT_SCHEME, documents),
-    connection.onDidChange((c) => {
-      if (c.requestIds.length > 0) documents.changedRequests(c.requestIds);
-    }),
     vscode.commands.registerCommand('clearance.approveRequest', (arg: unknown) =>
       runReported(output, 'Approve video request', async () => {
         // Scripts (and a toast's Approve button, which already asked) pass { requestId, confirmed: true }.
@@ -259,8 +209,16 @@ export function registerRequestCommands(tree: RequestsTree, connection: Connecti
         await connection.request('requests.videoUnavailable', { request: request.requestId, ...(reason.trim() ? { reason: reason.trim() } : {}) });
       }),
     ),
+    vscode.commands.registerCommand('clearance.custodyReport', (arg: unknown, target?: vscode.Uri) =>
+      runReported(output, 'Save custody report', async () => {
+        const request = await tree.chooseRequest(arg, 'Chain-of-custody report of a video request', () => true);
+        const saved = await saveCustodyReport(connection, request.requestId, target);
+        if (saved) void vscode.window.showInformationMessage(`Custody report saved: ${saved.html} (and ${saved.json}).`);
+        return saved;
+      }),
+    ),
     vscode.commands.registerCommand('clearance.openRequest', (arg: unknown) =>
-      runReported(output, 'Open video request', async () => documents.show((await tree.chooseRequest(arg, 'Open a video request', () => true)).requestId)),
+      runReported(output, 'Open video request', async () => openPanel((await tree.chooseRequest(arg, 'Open a video request', () => true)).requestId)),
     ),
   ];
 }

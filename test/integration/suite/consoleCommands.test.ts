@@ -239,11 +239,19 @@ describe('every console command, checked at the role', function () {
     await until('both under their groups', () => walk(api.trees.requests).some((h) => h.id === 'requests:Denied') && walk(api.trees.requests).some((h) => h.id === 'requests:VideoUnavailable'));
   });
 
-  it('opens a request as a read-only document of what the role holds', async () => {
+  it('opens a request in its review panel, which loads what the role holds, as plain text', async () => {
     const requestId = walk(api.trees.requests).find((h) => h.id.startsWith('request:'))!.id.slice('request:'.length);
+    api.panels.get('request')?.dispose();
     await vscode.commands.executeCommand('clearance.openRequest', requestId);
-    const doc = await until('the request document', () => vscode.workspace.textDocuments.find((d) => d.uri.scheme === 'clearance-request' && d.getText().includes(requestId)));
-    assert.ok(JSON.parse(doc.getText()), 'JSON');
+    const panel = await until('the request panel', () => api.panels.get('request'));
+    const loaded = await until('the webview loaded the request', () =>
+      panel.posted.find((m) => m.type === 'reply' && m.ok && (m.result as { requestId?: string } | null)?.requestId === requestId), 60_000);
+    const shown = loaded.result as { comments: string; requester?: string; may: { decide: boolean } };
+    assert.equal(shown.requester, 'requester@clearance.local', 'who asked, as the service tells the role');
+    assert.match(shown.comments, /<img src=x onerror=alert\(1\)>/, 'the comment as the service wrote it (the webview puts it in as text)');
+    assert.equal(shown.may.decide, false, 'decided already');
+    assert.doesNotMatch(panel.panel.webview.html, /onerror|command:/, 'no service text in the page itself');
+    panel.dispose();
   });
 
   it('sends video and a snapshot to Clearance, into a new case with a hostile name', async () => {

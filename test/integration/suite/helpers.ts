@@ -30,7 +30,7 @@ export interface Api {
     activities: Tree;
   };
   panels: {
-    get(kind: 'properties' | 'notifications'): { panel: vscode.WebviewPanel; posted: readonly { type: string; ok?: boolean; result?: unknown; data?: unknown }[]; dispose(): void } | undefined;
+    get(kind: 'properties' | 'notifications' | 'request' | 'activities'): { panel: vscode.WebviewPanel; posted: readonly { type: string; ok?: boolean; result?: unknown; data?: unknown }[]; dispose(): void } | undefined;
   };
 }
 

@@ -170,6 +170,12 @@ describe('console view models', () => {
         assert.deepEqual(ids(n.children), n.childIds);
         for (const c of n.children) assert.equal(c.parentId, n.id);
       });
+      // Another selection is the same shape (items refresh alone); another site is not.
+      const bareIndex = new CameraIndex(bare);
+      assert.equal(bareIndex.structureKey, index.structureKey);
+      assert.deepEqual([...bareIndex.ids()].sort(), all(tree).sort());
+      const smaller = new CameraIndex(await registrySnapshot(dir, { ...SAMPLE_SITE_FILE, cameras: SAMPLE_SITE_FILE.cameras.slice(1) }, []));
+      assert.notEqual(smaller.structureKey, index.structureKey);
     });
 
     it('checks what is published and locks what a selected area or federation holds', () => {
