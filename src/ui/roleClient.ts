@@ -2,6 +2,7 @@
 // RoleConnection, re-made when `clearance.site.folder` changes, its session
 // kept in SecretStorage (per site), and the context keys that hide what the
 // signed-in user may not do. The role checks every command again.
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { RoleConnection, type RoleAction, type SessionKeeper } from '../core';
@@ -88,10 +89,43 @@ export class RoleClient implements vscode.Disposable {
       log: (line) => this.output.info(line),
     });
     this.current = connection;
-    this.connectionSubs = [connection.onDidChangeAttachment(() => void this.updateContext()), connection.onDidChange((c) => c.parts.has('account') && void this.updateContext())];
+    this.connectionSubs = [
+      connection.onDidChangeAttachment((state) => {
+        void this.updateContext();
+        if (state === 'attached') void this.useTicket(connection);
+      }),
+      connection.onDidChange((c) => c.parts.has('account') && void this.updateContext()),
+    ];
     this.changed.fire(connection);
     await connection.attach();
+    if (connection.state === 'attached') await this.useTicket(connection);
     await this.updateContext();
+  }
+
+  /**
+   * Signs in with the one-time ticket named by `clearance.signInTicketFile`, if
+   * that file exists (`npm start` leaves one for the sample administrator). The
+   * file is deleted first: a ticket is used once, whatever the role answers.
+   */
+  private async useTicket(connection: RoleConnection): Promise<void> {
+    const setting = vscode.workspace.getConfiguration('clearance').get<string>('signInTicketFile')?.trim();
+    if (!setting || connection !== this.current) return;
+    const root = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
+    const file = path.isAbsolute(setting) ? setting : root ? path.join(root, setting) : undefined;
+    if (!file) return;
+    let ticket: string;
+    try {
+      ticket = (await fs.readFile(file, 'utf8')).trim();
+      await fs.rm(file, { force: true });
+    } catch {
+      return; // no ticket (used already): sign in by hand
+    }
+    try {
+      const view = await connection.signInWithTicket(ticket);
+      this.output.info(`Signed in as ${view.user.name} with the one-time ticket ${file}.`);
+    } catch (error) {
+      this.output.warn(`The sign-in ticket ${file} was not accepted: ${(error as Error).message}. Sign in with Clearance: Sign In.`);
+    }
   }
 
   async dispose(): Promise<void> {

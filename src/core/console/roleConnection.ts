@@ -96,7 +96,16 @@ export class RoleConnection {
   }
 
   async signIn(user: string, password: string): Promise<UserView> {
-    const signed = await this.connected().request<{ session: string; view: UserView }>('session.signIn', { user, password });
+    return this.begin({ user, password });
+  }
+
+  /** Signs in with a one-time ticket (`clearance-role users sign-in-ticket`), e.g. the one `npm start` leaves. */
+  async signInWithTicket(ticket: string): Promise<UserView> {
+    return this.begin({ ticket });
+  }
+
+  private async begin(args: { user: string; password: string } | { ticket: string }): Promise<UserView> {
+    const signed = await this.connected().request<{ session: string; view: UserView }>('session.signIn', args);
     await this.o.sessions.set(signed.session);
     await this.subscribe(signed.session);
     return signed.view;

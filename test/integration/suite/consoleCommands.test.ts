@@ -384,6 +384,21 @@ describe('every console command, checked at the role', function () {
     panel.dispose();
   });
 
+  it('signs in by itself with a one-time ticket file, and deletes the file', async () => {
+    const ticketFile = path.join(dir, 'admin.ticket');
+    const made = await node([path.join(root, 'dist', 'cli.js'), 'users', 'sign-in-ticket', 'admin', '--site', site, '--out', ticketFile]);
+    assert.equal(made.code, 0, made.out);
+    await vscode.workspace.getConfiguration('clearance').update('signInTicketFile', ticketFile, vscode.ConfigurationTarget.Global);
+    try {
+      await vscode.commands.executeCommand('clearance.signOut');
+      await until('signed in with the ticket', () => api.role.state() === 'signedIn' && api.role.signedInUser() === 'admin', 30_000);
+      assert.equal(fs.existsSync(ticketFile), false, 'the ticket is used once');
+      assert.ok((await trail()).some((r) => r.type === 'userSignedIn' && r.user === 'admin' && /one-time sign-in/.test(r.summary)), 'the trail says how');
+    } finally {
+      await vscode.workspace.getConfiguration('clearance').update('signInTicketFile', undefined, vscode.ConfigurationTarget.Global);
+    }
+  });
+
   it('stops the role when confirmed, and with an account connected starts it by itself when the site is set again', async () => {
     await vscode.commands.executeCommand('clearance.stopRole', true);
     await until('the role gone', () => !fs.existsSync(path.join(site, '.clearance-role.lock')), 60_000);

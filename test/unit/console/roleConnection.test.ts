@@ -137,4 +137,23 @@ describe('ui attachment to the role (RoleConnection)', function () {
     assert.equal(second.state, 'attached');
     assert.equal(kept.token, undefined, 'the refused session is forgotten');
   });
+
+  it('signs in once with a one-time ticket; the same ticket is refused after', async () => {
+    const out = path.join(world.dir, 'admin.ticket');
+    const made = spawn(process.execPath, ['--import', 'tsx', MAIN, 'users', 'sign-in-ticket', 'admin', '--site', world.siteDir, '--out', out], { cwd: ROOT, stdio: 'ignore' });
+    assert.equal(await new Promise((r) => made.once('exit', r)), 0);
+    assert.equal(fs.statSync(out).mode & 0o777, 0o600, 'the ticket file is owner-only');
+    const ticket = fs.readFileSync(out, 'utf8').trim();
+    const kept = new KeptSession();
+    const c = connect(kept);
+    await c.attach();
+    const view = await c.signInWithTicket(ticket);
+    assert.equal(view.user.name, 'admin');
+    assert.equal(c.state, 'signedIn');
+    assert.ok(kept.token, 'the session is kept like a password sign-in');
+    const again = connect();
+    await again.attach();
+    await assert.rejects(again.signInWithTicket(ticket), /ticket/i);
+    assert.equal(again.state, 'attached');
+  });
 });
