@@ -6,7 +6,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { formatLocal, percentDone, STATUS_LABELS, type ActivityRecord, type RoleConnection, type UploadJobSnapshot, type VideoRequest } from '../../core';
+import { formatLocal, percentDone, STATUS_LABELS, type ActivityRecord, type ReviewClip, type RoleConnection, type UploadJobSnapshot, type VideoRequest } from '../../core';
 import type { RequestView, ReviewClipView } from '../../../webview/shared/protocol';
 import type { PanelDeps } from './index';
 import type { PanelSpec } from './panelHost';
@@ -97,16 +97,7 @@ export function requestSpec(deps: PanelDeps): PanelSpec {
       review: async (args, panel): Promise<ReviewClipView> => {
         const requestId = requestIdOf(args);
         const camera = (args as { camera?: unknown }).camera;
-        const clip = await (await deps.signedIn()).request<{
-          file: string;
-          folder: string;
-          cameraId: string;
-          cameraName: string;
-          fromUtc: string;
-          toUtc: string;
-          clipStartUtc: string;
-          durationSeconds: number;
-        }>('requests.reviewClip', { request: requestId, camera });
+        const clip = await (await deps.signedIn()).request<ReviewClip>('requests.reviewClip', { request: requestId, camera });
         // Only the role's review folder, and only for this panel.
         panel.allowResourceFolder(vscode.Uri.file(clip.folder));
         if (path.relative(clip.folder, clip.file).startsWith('..')) throw new Error('The role named a review clip outside its review folder.');

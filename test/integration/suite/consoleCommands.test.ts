@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ControlClient, controlPathFor, RoleConnection, type ActivityRecord, type UploadJobSnapshot, type VideoRequest } from '../../../src/core';
 import { generateSampleSite, readSamplePasswords, resolveFfmpeg, SAMPLE_CAMERA_IDS } from '../../../src/core/site';
-import { EXTENSION_ID, node, until, walk, type Api, type Handle, type Tree } from './helpers';
+import { EXTENSION_ID, node, startService, stopAll, until, walk, type Api, type Handle, type Tree } from './helpers';
 
 const HOSTILE = '<img src=x onerror=alert(1)> [x](command:workbench.action.quit) $(zap)';
 const LOBBY = SAMPLE_CAMERA_IDS['Lobby Entrance']!;
@@ -78,19 +78,9 @@ describe('every console command, checked at the role', function () {
     api = (await ext.activate()) as Api;
     root = ext.extensionPath;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clearance-commands-it-'));
-    service = spawn(process.execPath, [path.join(root, 'dist', 'emulator.js'), 'start', '--location', path.join(dir, 'service'), '--port', '0'], {
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      stdio: 'ignore',
-    });
-    connectionFile = (
-      await until('the local service', () => {
-        try {
-          return JSON.parse(fs.readFileSync(path.join(dir, 'service', 'emulator.json'), 'utf8')) as { connectionFilePath: string };
-        } catch {
-          return undefined;
-        }
-      }, 60_000)
-    ).connectionFilePath;
+    const local = await startService(root, path.join(dir, 'service'));
+    service = local.process;
+    connectionFile = local.connectionFile;
     site = path.join(dir, 'site');
     siteStart = new Date(Math.floor((Date.now() - 30 * 60_000) / 1000) * 1000);
     await generateSampleSite({ folder: site, ffmpegPath: resolveFfmpeg(), start: siteStart, durationMinutes: 1, segmentMinutes: 0.5, cameras: [LOBBY, PARKING], width: 160, height: 90 });
@@ -114,16 +104,7 @@ describe('every console command, checked at the role', function () {
       await ask('role.stop').catch(() => undefined);
       await admin.client.close();
     }
-    const lock = path.join(site, '.clearance-role.lock');
-    try {
-      process.kill((JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number }).pid, 'SIGTERM');
-    } catch {
-      /* already stopped */
-    }
-    await until('the role stopped', () => !fs.existsSync(lock), 60_000).catch(() => undefined);
-    service?.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 2000));
-    fs.rmSync(dir, { recursive: true, force: true });
+    await stopAll(site, service, dir);
   });
 
   it('imports the connection file from the command; a file over 1 MiB is refused and changes nothing; no key lands in settings', async () => {

@@ -1,6 +1,8 @@
 // What the integration suites share: the console's test API as they see it,
 // and small helpers to wait for the role and to run the bundled CLIs.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import type * as vscode from 'vscode';
 
 export const EXTENSION_ID = 'clearance-console.clearance-console';
@@ -59,3 +61,33 @@ export function node(args: string[]): Promise<{ code: number | null; out: string
   });
 }
 
+
+/** The local service (dist/emulator.js) in a child process on loopback, and its account's connection file. */
+export async function startService(root: string, location: string): Promise<{ process: ChildProcess; connectionFile: string }> {
+  const proc = spawn(process.execPath, [path.join(root, 'dist', 'emulator.js'), 'start', '--location', location, '--port', '0'], {
+    env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
+    stdio: 'ignore',
+  });
+  const runtime = await until('the local service', () => {
+    try {
+      return JSON.parse(fs.readFileSync(path.join(location, 'emulator.json'), 'utf8')) as { connectionFilePath: string };
+    } catch {
+      return undefined;
+    }
+  }, 60_000);
+  return { process: proc, connectionFile: runtime.connectionFilePath };
+}
+
+/** Stops whichever role holds the site (the test's runner or one the console started), then the service, and removes the folder. */
+export async function stopAll(site: string, service: ChildProcess | undefined, dir: string): Promise<void> {
+  const lock = path.join(site, '.clearance-role.lock');
+  try {
+    process.kill((JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number }).pid, 'SIGTERM');
+  } catch {
+    /* already stopped */
+  }
+  await until('the role stopped', () => !fs.existsSync(lock), 60_000).catch(() => undefined);
+  service?.kill('SIGTERM');
+  await new Promise((r) => setTimeout(r, 2000));
+  fs.rmSync(dir, { recursive: true, force: true });
+}

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ControlClient, controlPathFor, type ActivityRecord } from '../../../src/core';
 import { generateSampleSite, readSamplePasswords, resolveFfmpeg, SAMPLE_CAMERA_IDS, SAMPLE_SITE_FILE } from '../../../src/core/site';
-import { EXTENSION_ID, node, until, walk, type Api } from './helpers';
+import { EXTENSION_ID, node, startService, stopAll, until, walk, type Api } from './helpers';
 
 describe('the console attached to a running role', function () {
   this.timeout(180_000);
@@ -30,17 +30,9 @@ describe('the console attached to a running role', function () {
     api = (await ext.activate()) as Api;
     root = ext.extensionPath;
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'clearance-console-it-'));
-    service = spawn(process.execPath, [path.join(root, 'dist', 'emulator.js'), 'start', '--location', path.join(dir, 'service'), '--port', '0'], {
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      stdio: 'ignore',
-    });
-    const runtime = await until('the local service', () => {
-      try {
-        return JSON.parse(fs.readFileSync(path.join(dir, 'service', 'emulator.json'), 'utf8')) as { connectionFilePath: string };
-      } catch {
-        return undefined;
-      }
-    }, 60_000);
+    const local = await startService(root, path.join(dir, 'service'));
+    service = local.process;
+    const runtime = { connectionFilePath: local.connectionFile };
     site = path.join(dir, 'site');
     siteStart = new Date(Math.floor((Date.now() - 30 * 60_000) / 1000) * 1000);
     await generateSampleSite({ folder: site, ffmpegPath: resolveFfmpeg(), start: siteStart, durationMinutes: 1, segmentMinutes: 0.5, cameras: [SAMPLE_CAMERA_IDS['Lobby Entrance']!], width: 160, height: 90 });
@@ -59,17 +51,8 @@ describe('the console attached to a running role', function () {
       await admin.client.request('role.stop', {}, admin.session).catch(() => undefined);
       await admin.client.close();
     }
-    // A role started from the console in the last test is not the one `admin` reached: stop whichever holds the site.
-    const lock = path.join(site, '.clearance-role.lock');
-    try {
-      process.kill((JSON.parse(fs.readFileSync(lock, 'utf8')) as { pid: number }).pid, 'SIGTERM');
-    } catch {
-      /* already stopped */
-    }
-    await until('the role stopped', () => !fs.existsSync(lock), 60_000).catch(() => undefined);
-    service?.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 2000));
-    fs.rmSync(dir, { recursive: true, force: true });
+    // A role started from the console in the last test is not the one `admin` reached.
+    await stopAll(site, service, dir);
   });
 
   it('finds the site\'s role by its folder and asks to sign in', async () => {

@@ -5,19 +5,16 @@
 // role's state, the service's request, the activity trail, the upload jobs on disk.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 import type { VideoRequest as ServiceVideoRequest } from '../../../src/core/clearance/api';
-import { FileSecretStore } from '../../../src/core/config/secretStore';
 import { PrivilegeDenied } from '../../../src/core/config/privileges';
-import type { RoleProperties } from '../../../src/core/config/roleProperties';
 import { IllegalRequestTransition, type VideoRequest } from '../../../src/core/requests/videoRequest';
 import { DEFAULT_UNAVAILABLE_MESSAGE, short } from '../../../src/core/requests/videoRequestDesk';
 import type { RoleCommandName } from '../../../src/core/role/commands';
 import { Role, type RoleOptions } from '../../../src/core/role/role';
 import type { RoleEvent } from '../../../src/core/role/snapshot';
-import { LocalFolderSite, readSamplePasswords } from '../../../src/core/site';
+import { readSamplePasswords } from '../../../src/core/site';
 import type { UploadJobState } from '../../../src/core/uploads/uploadJob';
-import { AREAS, CAMERAS, startWorld, waitFor, type World } from './world';
+import { AREAS, CAMERAS, startWorld, waitFor, type World, testRoleOptions } from './world';
 
 describe('operator commands: video unavailable, pause and resume every upload (in-process, local service, real video)', function () {
   this.timeout(60_000);
@@ -47,24 +44,7 @@ describe('operator commands: video unavailable, pause and resume every upload (i
   before(async () => {
     world = await startWorld('operator-commands');
     passwords = await readSamplePasswords(world.siteDir);
-    const stateDir = path.join(world.dir, 'state');
-    const properties: RoleProperties = {
-      pollingIntervalSeconds: 30,
-      archiveDestinationFolder: path.join(world.dir, 'archive'),
-      proxy: { enabled: false, host: '', port: 8080, username: '' },
-      throttlingEnabled: false,
-      maximumBandwidthMbps: 10,
-    };
-    options = {
-      stateDir,
-      site: new LocalFolderSite(world.siteDir, world.ffmpeg),
-      secrets: new FileSecretStore(path.join(stateDir, 'secrets.json')),
-      properties,
-      lockFile: path.join(world.siteDir, '.clearance-role.lock'),
-      pollIntervalMs: 200,
-      maxExportPartMs: 10_000,
-      http: { retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 } },
-    };
+    options = testRoleOptions(world);
     role = await open();
     await role.adoptConnectionFile(fs.readFileSync(world.connectionFile, 'utf8'), world.connectionFile);
     await role.addToSelection('admin', { kind: 'area', id: AREAS.main });

@@ -12,15 +12,13 @@ import type { ActivitySearchResult, DailyUploads } from '../../../src/core/audit
 import type { CustodyReport } from '../../../src/core/audit/custodyReport';
 import { ValidationError } from '../../../src/core/config/fieldErrors';
 import { PrivilegeDenied } from '../../../src/core/config/privileges';
-import type { RoleProperties } from '../../../src/core/config/roleProperties';
-import { FileSecretStore } from '../../../src/core/config/secretStore';
 import type { ReviewClip } from '../../../src/core/requests/requestReviews';
 import type { VideoRequest } from '../../../src/core/requests/videoRequest';
 import { short } from '../../../src/core/requests/videoRequestDesk';
 import type { RoleCommandName } from '../../../src/core/role/commands';
 import { Role, type RoleOptions } from '../../../src/core/role/role';
-import { LocalFolderSite, readSamplePasswords, SiteError } from '../../../src/core/site';
-import { AREAS, CAMERAS, startWorld, waitFor, type World } from './world';
+import { readSamplePasswords, SiteError } from '../../../src/core/site';
+import { AREAS, CAMERAS, startWorld, waitFor, type World, testRoleOptions } from './world';
 
 /** What ffmpeg itself says of a file: its streams and duration, and whether every frame decodes. */
 function probe(ffmpeg: string, file: string): { video: string | undefined; audio: boolean; seconds: number; decodes: boolean } {
@@ -58,24 +56,8 @@ describe('review clips, trail search and the custody report (in-process, local s
   before(async () => {
     world = await startWorld('review-custody');
     const passwords = await readSamplePasswords(world.siteDir);
-    stateDir = path.join(world.dir, 'state');
-    const properties: RoleProperties = {
-      pollingIntervalSeconds: 30,
-      archiveDestinationFolder: path.join(world.dir, 'archive'),
-      proxy: { enabled: false, host: '', port: 8080, username: '' },
-      throttlingEnabled: false,
-      maximumBandwidthMbps: 10,
-    };
-    options = {
-      stateDir,
-      site: new LocalFolderSite(world.siteDir, world.ffmpeg),
-      secrets: new FileSecretStore(path.join(stateDir, 'secrets.json')),
-      properties,
-      lockFile: path.join(world.siteDir, '.clearance-role.lock'),
-      pollIntervalMs: 200,
-      maxExportPartMs: 10_000,
-      http: { retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 } },
-    };
+    options = testRoleOptions(world);
+    stateDir = options.stateDir;
     role = await Role.open(options);
     await role.adoptConnectionFile(fs.readFileSync(world.connectionFile, 'utf8'), world.connectionFile);
     await role.addToSelection('admin', { kind: 'area', id: AREAS.main });

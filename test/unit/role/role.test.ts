@@ -4,17 +4,15 @@
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FileSecretStore } from '../../../src/core/config/secretStore';
 import { ValidationError } from '../../../src/core/config/fieldErrors';
 import { PrivilegeDenied } from '../../../src/core/config/privileges';
-import { PROXY_PASSWORD_SECRET_KEY, type RoleProperties } from '../../../src/core/config/roleProperties';
+import { PROXY_PASSWORD_SECRET_KEY } from '../../../src/core/config/roleProperties';
 import { IllegalRequestTransition } from '../../../src/core/requests/videoRequest';
 import { Role, type RoleOptions } from '../../../src/core/role/role';
 import { SiteLockHeld } from '../../../src/core/role/siteLock';
 import type { RoleEvent } from '../../../src/core/role/snapshot';
-import { LocalFolderSite } from '../../../src/core/site';
 import type { ThumbnailJobResult } from '../../../src/core/clearance/api';
-import { AREAS, CAMERAS, startWorld, waitFor, type World } from './world';
+import { AREAS, CAMERAS, startWorld, waitFor, type World, testRoleOptions } from './world';
 
 describe('role engine (in-process, local service, real video)', function () {
   this.timeout(60_000);
@@ -49,25 +47,7 @@ describe('role engine (in-process, local service, real video)', function () {
 
   before(async () => {
     world = await startWorld('role');
-    const stateDir = path.join(world.dir, 'state');
-    const properties: RoleProperties = {
-      pollingIntervalSeconds: 30,
-      archiveDestinationFolder: path.join(world.dir, 'archive'),
-      proxy: { enabled: false, host: '', port: 8080, username: '' },
-      throttlingEnabled: false,
-      maximumBandwidthMbps: 10,
-    };
-    options = {
-      stateDir,
-      site: new LocalFolderSite(world.siteDir, world.ffmpeg),
-      secrets: new FileSecretStore(path.join(stateDir, 'secrets.json')),
-      properties,
-      lockFile: path.join(world.siteDir, '.clearance-role.lock'),
-      pollIntervalMs: 200,
-      maxExportPartMs: 10_000,
-      // Quick retries, so that a poll against a failing service fails fast.
-      http: { retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 } },
-    };
+    options = testRoleOptions(world);
     role = await open();
     await role.adoptConnectionFile(fs.readFileSync(world.connectionFile, 'utf8'), world.connectionFile);
     await role.addToSelection('admin', { kind: 'area', id: AREAS.main });

@@ -5,7 +5,10 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import fetch from 'node-fetch';
 import type { AgentJob, Resource, VideoRequest as ServiceVideoRequest, VideoRequestCreate } from '../../../src/core/clearance/api';
-import { generateSampleSite, resolveFfmpeg, SAMPLE_CAMERA_IDS, SAMPLE_SITE_FILE } from '../../../src/core/site';
+import type { RoleProperties } from '../../../src/core/config/roleProperties';
+import { FileSecretStore } from '../../../src/core/config/secretStore';
+import type { RoleOptions } from '../../../src/core/role/role';
+import { generateSampleSite, LocalFolderSite, resolveFfmpeg, SAMPLE_CAMERA_IDS, SAMPLE_SITE_FILE } from '../../../src/core/site';
 import { systemClock } from '../../../src/emulator/clock';
 import type { RunningEmulator } from '../../../src/emulator/server';
 import { startLocalService } from '../fixtures/service';
@@ -108,4 +111,30 @@ export async function startWorld(name: string): Promise<World> {
     await svc.stop();
     throw error;
   }
+}
+
+/**
+ * The options the role tests open a Role with: state in the world's folder,
+ * throttling off, quick polls and retries, short export parts.
+ */
+export function testRoleOptions(world: World): RoleOptions {
+  const stateDir = path.join(world.dir, 'state');
+  const properties: RoleProperties = {
+    pollingIntervalSeconds: 30,
+    archiveDestinationFolder: path.join(world.dir, 'archive'),
+    proxy: { enabled: false, host: '', port: 8080, username: '' },
+    throttlingEnabled: false,
+    maximumBandwidthMbps: 10,
+  };
+  return {
+    stateDir,
+    site: new LocalFolderSite(world.siteDir, world.ffmpeg),
+    secrets: new FileSecretStore(path.join(stateDir, 'secrets.json')),
+    properties,
+    lockFile: path.join(world.siteDir, '.clearance-role.lock'),
+    pollIntervalMs: 200,
+    maxExportPartMs: 10_000,
+    // Quick retries, so that a poll against a failing service fails fast.
+    http: { retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50 } },
+  };
 }
