@@ -131,7 +131,8 @@ async function drawChart(): Promise<void> {
         width: Math.min(840, Math.max(320, chartBox.clientWidth || 760)),
         height: 220,
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
-        scales: { x: { time: true }, bytes: {} },
+        // One day alone would make uPlot stretch the axis over years: give it a day on each side.
+        scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 86_400, max + 86_400] : [min, max]) }, bytes: {} },
         axes: [
           { stroke: fg, grid: { stroke: 'rgba(128,128,128,0.2)' } },
           { stroke: fg, label: 'uploads', grid: { stroke: 'rgba(128,128,128,0.2)' } },

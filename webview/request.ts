@@ -11,6 +11,8 @@ interface State {
   requestId?: string;
   /** A deny reason or an unavailable note being typed. */
   reason?: string;
+  /** The camera under review (shown again when the page is restored). */
+  reviewCamera?: string | undefined;
 }
 
 interface Control extends HTMLElement {
@@ -87,6 +89,21 @@ function showClip(clip: ReviewClipView): void {
   player.dataset.duration = String(clip.durationSeconds);
 }
 
+/** Asks the role for the camera's review clip and shows it; the camera is kept in the state, so a reloaded page shows it again. */
+async function reviewCamera(requestId: string, cameraId: string, name: string): Promise<void> {
+  state = { ...state, reviewCamera: cameraId };
+  save();
+  try {
+    player.replaceChildren(el('p', { class: 'muted' }, `Cutting the review clip of ${name}…`));
+    showClip(await host.request<ReviewClipView>('review', { requestId, camera: cameraId }));
+  } catch (error) {
+    player.replaceChildren();
+    state = { ...state, reviewCamera: undefined };
+    save();
+    failed(error);
+  }
+}
+
 async function act(command: string, args: Record<string, unknown> = {}): Promise<void> {
   try {
     view = await host.request<RequestView>(command, { requestId: state.requestId, ...args });
@@ -129,15 +146,7 @@ function render(): void {
     el('thead', {}, el('tr', {}, el('th', {}, 'Camera'), el('th', {}, 'Outcome'), el('th', {}, 'Upload'), el('th', {}, ''))),
     el('tbody', {}, ...v.cameras.map((c) => {
       const review = el('vscode-button', { secondary: '', icon: 'play', 'data-camera': c.id, class: 'review' }, 'Review video');
-      review.addEventListener('click', () => void (async () => {
-        try {
-          player.replaceChildren(el('p', { class: 'muted' }, `Cutting the review clip of ${c.name}…`));
-          showClip(await host.request<ReviewClipView>('review', { requestId: v.requestId, camera: c.id }));
-        } catch (error) {
-          player.replaceChildren();
-          failed(error);
-        }
-      })());
+      review.addEventListener('click', () => void reviewCamera(v.requestId, c.id, c.name));
       return el('tr', {},
         el('td', {}, c.name),
         el('td', {}, [c.outcome, c.message].filter(Boolean).join(': ')),
@@ -200,6 +209,8 @@ async function open(requestId: string): Promise<void> {
   try {
     view = await host.request<RequestView>('load', { requestId });
     render();
+    const again = state.reviewCamera && view.may.review ? view.cameras.find((c) => c.id === state.reviewCamera) : undefined;
+    if (again && !player.dataset.camera) void reviewCamera(requestId, again.id, again.name);
   } catch (error) {
     top.replaceChildren(el('h1', {}, 'Video request'));
     if (app.firstChild !== banner) app.replaceChildren(banner, top, player, bottom);

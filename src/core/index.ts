@@ -34,7 +34,7 @@ export { ACTIVITY_TYPES, type ActivityRecord, type TrailVerification } from './a
 export { ACTIVITY_SORT_KEYS, MAX_SEARCH_LIMIT, type ActivitySearchResult, type ActivitySortKey, type DailyUploads, type SortDirection } from './audit/activitySearch';
 // The chain-of-custody report (custody.report) and a review clip (requests.reviewClip).
 export type { CustodyReport } from './audit/custodyReport';
-export type { ReviewClip } from './requests/requestReviews';
+export { reviewFolderFor, type ReviewClip } from './requests/requestReviews';
 
 // The rule a new site-user password must meet (the role checks it; a form says it first).
 export { MIN_PASSWORD_LENGTH } from './auth/passwords';

@@ -1,5 +1,5 @@
 import * as vscode from 'vscode';
-import { uploadsInFlight } from '../core';
+import { reviewFolderFor, roleStateDirFor, uploadsInFlight } from '../core';
 import { AttachCallOuts } from './attachCallOuts';
 import { NotReady, registerCommands } from './commands';
 import { registerPanels, type PanelRegistry } from './panels';
@@ -49,6 +49,10 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
     output,
     connection: () => client.connection,
     onDidChangeConnection: client.onDidChangeConnection,
+    reviewFolder: () => {
+      const site = client.configuredSite();
+      return site ? vscode.Uri.file(reviewFolderFor(roleStateDirFor(site))) : undefined;
+    },
     signedIn: async () => {
       const c = client.connection;
       if (!c || c.state !== 'signedIn') throw new NotReady('Sign in first: run Clearance: Sign In.');

@@ -1,5 +1,6 @@
 // What a person sees in the VS Code workbench, as Playwright locators. Kept in
 // one place so a VS Code update that renames a CSS class breaks one file.
+/* global document -- page functions, run in the browser by Playwright */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 
@@ -68,13 +69,25 @@ export class Workbench {
 
   /** Runs a command through the Command Palette by its "Category: Title" label. */
   async runCommand(label) {
-    await this.page.locator('.monaco-workbench').focus().catch(() => {});
-    await this.page.keyboard.press('F1');
-    const input = this.page.locator('.quick-input-widget .quick-input-box input');
-    await input.waitFor({ state: 'visible' });
-    await input.fill(`>${label}`);
-    await this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: label }).first().waitFor({ state: 'visible' });
-    await this.page.keyboard.press('Enter');
+    // A focused webview (an iframe) may keep the keys: a second try first gives the focus back to the workbench.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (attempt > 1) {
+          await this.page.keyboard.press('Escape');
+          await this.page.locator('.part.statusbar').click({ position: { x: 2, y: 2 } }).catch(() => {});
+        }
+        await this.page.locator('.monaco-workbench').focus().catch(() => {});
+        await this.page.keyboard.press('F1');
+        const input = this.page.locator('.quick-input-widget .quick-input-box input').first();
+        await input.waitFor({ state: 'visible', timeout: 10_000 });
+        await input.fill(`>${label}`, { timeout: 10_000 });
+        await this.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: label }).first().waitFor({ state: 'visible', timeout: 10_000 });
+        await this.page.keyboard.press('Enter');
+        return;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+      }
+    }
   }
 
   /** The quick input's text box (palette, quick pick, input box, simple file dialog). */

@@ -40,6 +40,8 @@ export interface PanelDeps {
   /** The connection as it is (for updates), if any, and when the window moves to another one. */
   connection(): RoleConnection | undefined;
   onDidChangeConnection: vscode.Event<RoleConnection | undefined>;
+  /** Where the site's role keeps review clips (its default state folder), if a site is set. */
+  reviewFolder(): vscode.Uri | undefined;
 }
 
 async function propertiesView(c: RoleConnection): Promise<PropertiesView> {

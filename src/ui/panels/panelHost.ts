@@ -25,7 +25,7 @@ export interface PanelSpec {
   /** The bundle under dist/webview/ (without .js). */
   script: string;
   handlers: PanelHandlers;
-  /** Extra folders the webview may load from (the review clips), besides dist/webview and media. */
+  /** Extra folders the webview may load from (the review clips), besides dist/webview and media; they may hold video. */
   resourceRoots?: vscode.Uri[];
   /** Extra stylesheets under dist/webview/ (a chart library's). */
   styles?: string[];
@@ -96,7 +96,7 @@ export class ConsolePanel implements vscode.Disposable {
       webview: panel.webview,
       allowResourceFolder: (folder) => {
         const roots = panel.webview.options.localResourceRoots ?? [];
-        if (roots.some((r) => r.toString() === folder.toString())) return;
+        if (roots.some((r) => r.fsPath === folder.fsPath)) return;
         panel.webview.options = { ...panel.webview.options, localResourceRoots: [...roots, folder] };
       },
     };

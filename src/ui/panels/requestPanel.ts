@@ -72,10 +72,12 @@ export function requestSpec(deps: PanelDeps): PanelSpec {
     const uploads = c.role?.uploads ?? [];
     return view(request, history, uploads, c.user?.actions ?? []);
   };
+  const reviewFolder = deps.reviewFolder();
   return {
     kind: 'request',
     title: 'Clearance Video Request',
     script: 'request',
+    ...(reviewFolder ? { resourceRoots: [reviewFolder] } : {}),
     handlers: {
       load: async (args) => load(requestIdOf(args)),
       approve: async (args) => {
@@ -98,9 +100,10 @@ export function requestSpec(deps: PanelDeps): PanelSpec {
         const requestId = requestIdOf(args);
         const camera = (args as { camera?: unknown }).camera;
         const clip = await (await deps.signedIn()).request<ReviewClip>('requests.reviewClip', { request: requestId, camera });
-        // Only the role's review folder, and only for this panel.
-        panel.allowResourceFolder(vscode.Uri.file(clip.folder));
         if (path.relative(clip.folder, clip.file).startsWith('..')) throw new Error('The role named a review clip outside its review folder.');
+        // The panel was opened allowing the site's usual review folder (only this panel, only that folder).
+        // A role with its state elsewhere needs that folder allowed: the page reloads and asks again (its state keeps the camera).
+        panel.allowResourceFolder(vscode.Uri.file(clip.folder));
         return {
           cameraId: clip.cameraId,
           cameraName: clip.cameraName,

@@ -272,6 +272,45 @@ describe('every console command, checked at the role', function () {
     assert.equal((await job(video.id)), undefined, 'finished uploads cleared at the role');
   });
 
+  it('pauses, resumes and cancels one upload from its tree item; a finished one is not retried', async () => {
+    await ask('properties.set', { changes: { throttlingEnabled: true, maximumBandwidthMbps: 0.1 } });
+    try {
+      const video = (await vscode.commands.executeCommand<UploadJobSnapshot>('clearance.exportVideo', { cameras: [LOBBY], from: at(0), to: at(50) }))!;
+      await until('the upload in the Uploads tree', () => walk(api.trees.uploads).some((h) => h.id === `upload:${video.id}`));
+      await vscode.commands.executeCommand('clearance.pauseUpload', video.id);
+      await until('paused at the role', async () => (await job(video.id))?.state === 'paused');
+      await vscode.commands.executeCommand('clearance.resumeUpload', video.id);
+      await until('going again at the role', async () => ['queued', 'uploading'].includes((await job(video.id))?.state ?? ''));
+      await vscode.commands.executeCommand('clearance.cancelUpload', video.id, true);
+      await until('canceled at the role', async () => (await job(video.id))?.state === 'canceled', 60_000);
+    } finally {
+      await ask('properties.set', { changes: { throttlingEnabled: false } });
+    }
+    const done = (await ask<UploadJobSnapshot[]>('uploads.list')).find((j) => j.state === 'completed');
+    if (done) {
+      await until('the finished upload in the tree', () => walk(api.trees.uploads).some((h) => h.id === `upload:${done.id}`));
+      await vscode.commands.executeCommand('clearance.retryUpload', done.id);
+      assert.equal((await job(done.id))?.state, 'completed', 'a completed upload stays completed');
+    }
+  });
+
+  it('saves the chain-of-custody report of a request from the command, and opens the Activities report', async () => {
+    const requestId = walk(api.trees.requests).find((h) => h.id.startsWith('request:'))!.id.slice('request:'.length);
+    const target = vscode.Uri.file(path.join(dir, 'custody.html'));
+    const saved = await vscode.commands.executeCommand<{ html: string; json: string }>('clearance.custodyReport', requestId, target);
+    assert.equal(saved?.html, target.fsPath);
+    const html = fs.readFileSync(target.fsPath, 'utf8');
+    assert.ok(html.includes(requestId), 'the report names the request');
+    assert.doesNotMatch(html, /<script/i, 'no script in the report');
+    assert.equal((JSON.parse(fs.readFileSync(saved!.json, 'utf8')) as { request?: { requestId?: string } }).request?.requestId, requestId);
+    api.panels.get('activities')?.dispose();
+    await vscode.commands.executeCommand('clearance.openActivitiesReport');
+    const panel = await until('the activities panel', () => api.panels.get('activities'));
+    await until('the webview asked for a page of the trail and got it', () =>
+      panel.posted.some((m) => m.type === 'reply' && m.ok && typeof (m.result as { total?: unknown } | null)?.total === 'number'), 60_000);
+    panel.dispose();
+  });
+
   it('calls out a request pending longer than the setting when the console attaches', async () => {
     const waiting = await fileRequest(LOBBY, 'still waiting');
     await new Promise((r) => setTimeout(r, 4000));
