@@ -1,10 +1,12 @@
 // Installs what the in-VS-Code tests need on a machine without internet
-// (see docs/offline-vscode-tests.md): Debian's chromium, libkrb5-dev and
-// ripgrep, and code-server (VS Code 1.100 as a Node server) from the npm
-// registry into .vscode-test/code-server/, outside the project's dependencies.
+// (see docs/offline-vscode-tests.md): Debian's chromium, libkrb5-dev, ripgrep
+// and the tools code-server's native rebuilds need (g++, make, python3), and
+// code-server (VS Code 1.100 as a Node server) from the npm registry into
+// .vscode-test/code-server/, outside the project's dependencies.
 //
-//   node scripts/vscode-offline.mjs          install both, print the code-server entry
-//   node scripts/vscode-offline.mjs --check  only report what is missing (exit 1 if anything is)
+//   node scripts/vscode-offline.mjs                install both, print the code-server entry
+//   node scripts/vscode-offline.mjs --code-server  only what code-server needs (no chromium): `npm start`
+//   node scripts/vscode-offline.mjs --check        only report what is missing (exit 1 if anything is)
 import { execFileSync, spawnSync } from 'node:child_process';
 import {
   copyFileSync, chmodSync, existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, lstatSync, writeFileSync, unlinkSync,
@@ -18,7 +20,12 @@ export const CODE_SERVER_DIR = path.join(ROOT, '.vscode-test', 'code-server');
 export const CODE_SERVER_PACKAGE = path.join(CODE_SERVER_DIR, 'node_modules', 'code-server');
 export const CODE_SERVER_ENTRY = path.join(CODE_SERVER_PACKAGE, 'out', 'node', 'entry.js');
 export const CHROMIUM_PATH = '/usr/bin/chromium';
-export const DEBIAN_PACKAGES = ['chromium', 'libkrb5-dev', 'ripgrep'];
+/** What code-server needs: kerberos builds against libkrb5-dev, ripgrep is VS Code's search, the native rebuilds need a compiler. */
+export const CODE_SERVER_DEBIAN_PACKAGES = ['libkrb5-dev', 'ripgrep', 'g++', 'make', 'python3'];
+/** The tests also drive the workbench with Debian's Chromium. */
+export const DEBIAN_PACKAGES = ['chromium', ...CODE_SERVER_DEBIAN_PACKAGES];
+/** How long a first install takes on these machines (2 cores, npm cache cold): measured about 110 s. */
+export const CODE_SERVER_INSTALL_ESTIMATE = 'about 2 minutes';
 
 const MARKER = path.join(CODE_SERVER_DIR, '.installed.json');
 const LOCK = path.join(ROOT, '.vscode-test', 'code-server.lock');
@@ -27,6 +34,12 @@ const VSCODE_NATIVE_MODULES = ['@parcel/watcher', '@vscode/spdlog', 'kerberos', 
 
 function log(message) {
   console.log(`[vscode-offline] ${message}`);
+}
+
+let installStarted = 0;
+function step(message) {
+  const elapsed = installStarted ? ` (${Math.round((Date.now() - installStarted) / 1000)} s so far)` : '';
+  log(`${message}${elapsed}`);
 }
 
 function isRoot() {
@@ -47,8 +60,8 @@ export function missingDebianPackages(packages = DEBIAN_PACKAGES) {
 }
 
 /**
- * Makes sure chromium, libkrb5-dev and ripgrep are installed. As root it runs
- * apt-get; otherwise it throws naming the command to run.
+ * Makes sure the packages (default: DEBIAN_PACKAGES) are installed. As root it
+ * runs apt-get; otherwise it throws naming the exact command to run.
  */
 export function ensureDebianPackages(packages = DEBIAN_PACKAGES) {
   const missing = missingDebianPackages(packages);
@@ -134,6 +147,8 @@ export async function ensureCodeServer() {
 
 function installCodeServer() {
   const started = Date.now();
+  installStarted = started;
+  log(`installing code-server ${CODE_SERVER_VERSION} into ${path.relative(ROOT, CODE_SERVER_DIR)} (once; ${CODE_SERVER_INSTALL_ESTIMATE}: npm downloads it, then native modules are compiled)`);
   if (existsSync(CODE_SERVER_DIR)) {
     log('found an incomplete or outdated code-server install: removing it and starting over');
     rmSync(CODE_SERVER_DIR, { recursive: true, force: true });
@@ -145,34 +160,34 @@ function installCodeServer() {
   const quiet = ['--no-audit', '--no-fund', '--loglevel=error'];
   const env = { ...process.env, npm_config_yes: 'true', CI: 'true' };
 
-  log(`step 1/7: npm install --ignore-scripts code-server@${CODE_SERVER_VERSION}`);
+  step(`step 1/7: npm install --ignore-scripts code-server@${CODE_SERVER_VERSION}`);
   run(npm, ['install', '--ignore-scripts', '--no-save', ...quiet, `code-server@${CODE_SERVER_VERSION}`], { cwd: CODE_SERVER_DIR, env });
 
   const vscodeDir = path.join(CODE_SERVER_PACKAGE, 'lib', 'vscode');
-  log('step 2/7: VS Code server dependencies (npm install --omit=dev --ignore-scripts in lib/vscode)');
+  step('step 2/7: VS Code server dependencies (npm install --omit=dev --ignore-scripts in lib/vscode)');
   run(npm, ['install', '--omit=dev', '--ignore-scripts', ...quiet], { cwd: vscodeDir, env });
 
   // node-pty's build calls `npx node-gyp`: npm_config_yes answers npx's prompt (no stdin in CI).
-  log(`step 3/7: rebuild native modules: ${VSCODE_NATIVE_MODULES.join(' ')}`);
+  step(`step 3/7: rebuild native modules: ${VSCODE_NATIVE_MODULES.join(' ')}`);
   run(npm, ['rebuild', ...quiet, ...VSCODE_NATIVE_MODULES], { cwd: vscodeDir, env });
 
   // @vscode/ripgrep's own install script downloads rg from GitHub; use Debian's.
-  log('step 4/7: ripgrep from /usr/bin/rg');
+  step('step 4/7: ripgrep from /usr/bin/rg');
   const rgBin = path.join(vscodeDir, 'node_modules', '@vscode', 'ripgrep', 'bin');
   mkdirSync(rgBin, { recursive: true });
   copyFileSync('/usr/bin/rg', path.join(rgBin, 'rg'));
   chmodSync(path.join(rgBin, 'rg'), 0o755);
 
-  log('step 5/7: node_modules.asar -> node_modules, CLI helper links');
+  step('step 5/7: node_modules.asar -> node_modules, CLI helper links');
   forceSymlink('node_modules', path.join(vscodeDir, 'node_modules.asar'));
   // What code-server's postinstall.sh also does: the `code` CLI inside the integrated terminal.
   forceSymlink('code-linux.sh', path.join(vscodeDir, 'bin', 'remote-cli', 'code-server'));
   forceSymlink('browser-linux.sh', path.join(vscodeDir, 'bin', 'helpers', 'browser.sh'));
 
-  log('step 6/7: built-in extensions dependencies (npm install --omit=dev --ignore-scripts in lib/vscode/extensions)');
+  step('step 6/7: built-in extensions dependencies (npm install --omit=dev --ignore-scripts in lib/vscode/extensions)');
   run(npm, ['install', '--omit=dev', '--ignore-scripts', ...quiet], { cwd: path.join(vscodeDir, 'extensions'), env });
 
-  log('step 7/7: npm rebuild argon2');
+  step('step 7/7: npm rebuild argon2');
   run(npm, ['rebuild', ...quiet, 'argon2'], { cwd: CODE_SERVER_DIR, env });
 
   verifyInstall(vscodeDir);
@@ -214,7 +229,10 @@ function verifyInstall(vscodeDir) {
 const invokedDirectly = process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url);
 if (invokedDirectly) {
   try {
-    if (process.argv.includes('--check')) {
+    if (process.argv.includes('--code-server')) {
+      ensureDebianPackages(CODE_SERVER_DEBIAN_PACKAGES);
+      console.log(await ensureCodeServer());
+    } else if (process.argv.includes('--check')) {
       const missing = missingDebianPackages();
       const cs = codeServerInstalled();
       log(`Debian packages missing: ${missing.length ? missing.join(' ') : 'none'}`);
