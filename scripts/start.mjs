@@ -14,7 +14,7 @@
 // `npm run role` (`node scripts/start.mjs role`): the headless role runner in the
 // foreground, against the same service and sample site.
 import { spawn } from 'node:child_process';
-import { randomInt, randomUUID } from 'node:crypto';
+import { randomInt } from 'node:crypto';
 import {
   accessSync, chmodSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync,
   rmSync, statSync, writeFileSync, writeSync,
@@ -24,6 +24,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { serviceApi } from './service-api.mjs';
 import { DEAD_GALLERY, QUIET_SETTINGS, codeServerArgs, descendants, freePort, httpStatus, killTree, workbenchUrl } from './code-server.mjs';
 import {
   CODE_SERVER_INSTALL_ESTIMATE, CODE_SERVER_VERSION, ROOT, codeServerInstalled,
@@ -507,65 +508,6 @@ function secureConnectionFile(file) {
   return (statSync(file).mode & 0o777).toString(8).padStart(4, '0');
 }
 
-/**
- * A client of the service's own HTTP API, signed in like any integration (the
- * JWT-bearer grant with the connection file's key): the registry, and filing
- * the demo's video requests as an investigator would.
- */
-async function serviceApi(connectionFile, baseUrl) {
-  const { importJWK, SignJWT } = await import('jose');
-  const connection = JSON.parse(readFileSync(connectionFile, 'utf8'));
-  const base = baseUrl.replace(/\/+$/, '');
-  const tokenUrl = `${base}/connect/token`;
-  const clientId = `${connection.ServicePrincipalId}@${connection.TenantId}`;
-  const tenant = encodeURIComponent(connection.TenantId);
-  let token;
-  const login = async () => {
-    const { kty, n, e, d, p, q, dp, dq, qi } = connection.ServicePrincipalKey;
-    const key = await importJWK({ kty, n, e, d, p, q, dp, dq, qi }, 'RS256');
-    const iat = Math.floor(Date.now() / 1000);
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'RS256', kid: connection.ServicePrincipalKey.kid, typ: 'JWT' })
-      .setIssuer(clientId)
-      .setSubject(clientId)
-      .setAudience(tokenUrl)
-      .setJti(randomUUID())
-      .setIssuedAt(iat)
-      .setNotBefore(iat)
-      .setExpirationTime(iat + 300)
-      .sign(key);
-    const res = await fetch(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: clientId, grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }).toString(),
-    });
-    const body = await res.json();
-    if (!res.ok) throw new Error(`token request failed (${res.status}): ${body.error_description ?? body.error}`);
-    token = body.access_token;
-  };
-  const call = async (method, route, body, again = true) => {
-    if (!token) await login();
-    const res = await fetch(`${base}${route}`, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(15_000),
-    });
-    if (res.status === 401 && again) {
-      token = undefined;
-      return call(method, route, body, false);
-    }
-    const text = await res.text();
-    const parsed = text ? JSON.parse(text) : undefined;
-    if (!res.ok) throw new Error(`${method} ${route}: ${res.status} ${parsed?.message ?? parsed?.error_description ?? text}`);
-    return parsed;
-  };
-  return {
-    tenantId: connection.TenantId,
-    registry: () => call('GET', `/deviceservice/api/v1/tenant/${tenant}/registry/cameras`),
-    fileRequest: (body) => call('POST', `/admin/api/v1/tenant/${tenant}/requests`, body),
-  };
-}
 
 // ---------------------------------------------------------------- sample site
 

@@ -9,17 +9,16 @@
 // the role) holds. Everything lives in one scratch folder, removed at the end;
 // the role and the service are stopped even when a step fails.
 import { spawn } from 'node:child_process';
-import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { serviceApi } from '../../scripts/service-api.mjs';
 import { httpStatus, launchChromium, startCodeServer, workbenchUrl } from '../../scripts/code-server.mjs';
 import { ROOT } from '../../scripts/vscode-offline.mjs';
 import { Workbench } from './workbench.mjs';
 
 export const EMULATOR = path.join(ROOT, 'dist', 'emulator.js');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
-const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
 const SITE_MINUTES = 2;
 
 /** Resolves with the probe's first truthy value; throws naming `what` after `ms`. */
@@ -102,62 +101,6 @@ async function startService(location) {
     await stop();
     throw err;
   }
-}
-
-/**
- * A client of the service's own HTTP API, signed in like any integration
- * (JWT-bearer grant with the connection file's key), for what the service holds.
- */
-async function serviceClient(connectionFile, baseUrl) {
-  const { importJWK, SignJWT } = await import('jose');
-  const connection = JSON.parse(readFileSync(connectionFile, 'utf8'));
-  const base = baseUrl.replace(/\/+$/, '');
-  const tokenUrl = `${base}/connect/token`;
-  const clientId = `${connection.ServicePrincipalId}@${connection.TenantId}`;
-  let token;
-  const login = async () => {
-    const { kty, n, e, d, p, q, dp, dq, qi } = connection.ServicePrincipalKey;
-    const key = await importJWK({ kty, n, e, d, p, q, dp, dq, qi }, 'RS256');
-    const iat = Math.floor(Date.now() / 1000);
-    const assertion = await new SignJWT({})
-      .setProtectedHeader({ alg: 'RS256', kid: connection.ServicePrincipalKey.kid, typ: 'JWT' })
-      .setIssuer(clientId)
-      .setSubject(clientId)
-      .setAudience(tokenUrl)
-      .setJti(randomUUID())
-      .setIssuedAt(iat)
-      .setNotBefore(iat)
-      .setExpirationTime(iat + 300)
-      .sign(key);
-    const res = await fetch(tokenUrl, {
-      method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ client_id: clientId, grant_type: JWT_BEARER, assertion }).toString(),
-    });
-    const body = await res.json();
-    if (!res.ok) throw new Error(`token request failed (${res.status}): ${body.error_description ?? body.error}`);
-    token = { value: body.access_token, until: Date.now() + Math.min(600, Number(body.expires_in ?? 600) / 2) * 1000 };
-  };
-  const call = async (route) => {
-    if (!token || Date.now() > token.until) await login();
-    const res = await fetch(`${base}${route}`, { headers: { authorization: `Bearer ${token.value}` } });
-    if (!res.ok) throw new Error(`GET ${route}: ${res.status} ${await res.text()}`);
-    return res;
-  };
-  const t = encodeURIComponent(connection.TenantId);
-  return {
-    tenantId: connection.TenantId,
-    json: async (route) => (await call(route)).json(),
-    registry: async () => (await call(`/deviceservice/api/v1/tenant/${t}/registry/cameras`)).json(),
-    request: async (id) => (await call(`/agentservice/api/v1/tenant/${t}/requests/${encodeURIComponent(id)}`)).json(),
-    evidence: async (id) => (await call(`/documentstore/api/v1/tenant/${t}/evidence/${encodeURIComponent(id)}`)).json(),
-    resources: async (id) => (await call(`/documentstore/api/v1/tenant/${t}/evidence/${encodeURIComponent(id)}/resource`)).json(),
-    /** SHA-256 of a resource's plain content: the service decrypts it with the account's key. */
-    contentSha256: async (evidenceId, resourceId) => {
-      const res = await call(`/documentstore/api/v1/tenant/${t}/evidence/${encodeURIComponent(evidenceId)}/resource/${encodeURIComponent(resourceId)}/content`);
-      return createHash('sha256').update(Buffer.from(await res.arrayBuffer())).digest('hex');
-    },
-  };
 }
 
 const lockFileOf = (site) => path.join(site, '.clearance-role.lock');
@@ -265,7 +208,7 @@ export async function runJourney({ check, shots, failures, viewport, vsix, exten
       writeFileSync(passwordFile, `${passwords.admin}\n`, { mode: 0o600 });
       mkdirSync(path.join(workspace, '.vscode'), { recursive: true });
       writeFileSync(path.join(workspace, '.vscode', 'settings.json'), `${JSON.stringify({ 'clearance.site.folder': site }, null, 2)}\n`);
-      api = await serviceClient(service.connectionFilePath, service.baseUrl);
+      api = await serviceApi(service.connectionFilePath, service.baseUrl);
       const registry = await api.registry();
       if (registry.length !== 0) throw new Error(`the new service's registry is not empty: ${JSON.stringify(registry)}`);
     });

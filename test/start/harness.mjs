@@ -29,20 +29,8 @@ export function alive(pid) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-export async function until(what, probe, ms, everyMs = 250) {
-  const end = Date.now() + ms;
-  let last;
-  for (;;) {
-    try {
-      const v = await probe();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) throw new Error(`timed out after ${ms / 1000} s waiting for ${what}${last ? ` (last error: ${last.message})` : ''}`);
-    await sleep(everyMs);
-  }
-}
+// One wait for every test that drives processes and the workbench.
+export { until } from '../e2e/journey.mjs';
 
 export function psArgs(pid) {
   return spawnSync('ps', ['-o', 'args=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim();
