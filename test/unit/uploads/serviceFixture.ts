@@ -2,6 +2,7 @@
 // shared fixture (../fixtures/service.ts), and the real client stack over it: HttpClient → TokenProvider → ClearanceSession →
 // DocumentStoreClient + BlobClient → UploadQueue. Shared by the upload,
 // export and clearance tests.
+import assert from 'node:assert/strict';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -226,4 +227,18 @@ export async function blobPuts(fx: ServiceFixture, reset = false): Promise<BlobP
 export function filesUnder(dir: string): string[] {
   if (!fs.existsSync(dir)) return [];
   return (fs.readdirSync(dir, { recursive: true }) as string[]).filter((f) => fs.statSync(path.join(dir, f)).isFile());
+}
+
+/**
+ * Fails when `text` holds a SAS: a query parameter of one after `?` or `&`, or the
+ * signature of one of `knownUris`. A bare `sig=` is no sign of one: base64 in the
+ * state (an IV, a wrapped key) ends in `…sig==` about once in 16,000 values.
+ */
+export function assertNoSas(text: string, message: string, knownUris: readonly string[] = []): void {
+  assert.doesNotMatch(text, /[?&](sig|sv|se|sp|sr|st|spr|skoid)=/, message);
+  for (const uri of knownUris) {
+    const sig = new URL(uri).searchParams.get('sig');
+    assert.ok(sig, `the known URI ${new URL(uri).pathname} has a signature`);
+    for (const form of new Set([sig, encodeURIComponent(sig)])) assert.ok(!text.includes(form), `${message}: the signature of ${new URL(uri).pathname} is there`);
+  }
 }
