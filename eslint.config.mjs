@@ -141,6 +141,32 @@ export default tseslint.config(
     },
   },
 
+  // ---- The encryption oracle: an independent reader of the published scheme ----------------
+  // test/oracle reads evidence from the published format alone, so that a bug in the engine's
+  // encryption is not agreed with: it imports Node built-ins only (and its own folder), never
+  // src/. Two rules, so that neither a bare specifier nor a resolved path slips through.
+  {
+    files: ['test/oracle/**/*.ts'],
+    plugins: { 'import-x': importX },
+    settings: {
+      'import-x/extensions': ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'],
+      'import-x/parsers': { '@typescript-eslint/parser': ['.ts', '.mts', '.cts'] },
+      'import-x/resolver-next': [createNodeResolver({ extensions: ['.ts', '.mts', '.cts', '.d.ts', '.js', '.mjs', '.cjs', '.json', '.node'] })],
+    },
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [{
+          regex: '^(?!node:|\\./)',
+          message: 'test/oracle is independent of the engine: import only node: built-ins (and files of test/oracle).',
+        }],
+      }],
+      'import-x/no-restricted-paths': ['error', {
+        basePath: import.meta.dirname,
+        zones: [{ target: './test/oracle', from: ['./src', './test/unit', './bench', './scripts'], message: 'test/oracle must not reach src/ or the tests: it reads the published format alone.' }],
+      }],
+    },
+  },
+
   // ---- Runtime environments -----------------------------------------------------------------
   {
     files: ['src/core/**', 'src/emulator/**', 'src/cli/**'],

@@ -63,6 +63,8 @@ export async function serviceApi(connectionFile, baseUrl) {
     json: (route) => json('GET', route),
     registry: () => json('GET', `/deviceservice/api/v1/tenant/${t}/registry/cameras`),
     fileRequest: (body) => json('POST', `/admin/api/v1/tenant/${t}/requests`, body),
+    /** The requester cancels a request, with the reason the site is told. */
+    cancelRequest: (requestId, reason) => json('POST', `/admin/api/v1/tenant/${t}/requests/${id(requestId)}/cancel`, { reason }),
     request: (requestId) => json('GET', `/agentservice/api/v1/tenant/${t}/requests/${id(requestId)}`),
     evidence: (evidenceId) => json('GET', `/documentstore/api/v1/tenant/${t}/evidence/${id(evidenceId)}`),
     resources: (evidenceId) => json('GET', `/documentstore/api/v1/tenant/${t}/evidence/${id(evidenceId)}/resource`),

@@ -207,7 +207,9 @@ async function open(requestId: string): Promise<void> {
   if (state.requestId !== requestId) state = { requestId };
   save();
   try {
-    view = await host.request<RequestView>('load', { requestId });
+    const loaded = await host.request<RequestView>('load', { requestId });
+    if (state.requestId !== requestId) return; // another request was opened meanwhile
+    view = loaded;
     render();
     const again = state.reviewCamera && view.may.review ? view.cameras.find((c) => c.id === state.reviewCamera) : undefined;
     if (again && !player.dataset.camera) void reviewCamera(requestId, again.id, again.name);

@@ -9,7 +9,7 @@
 // the role) holds. Everything lives in one scratch folder, removed at the end;
 // the role and the service are stopped even when a step fails.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { serviceApi } from '../../scripts/service-api.mjs';
@@ -20,6 +20,8 @@ import { Workbench } from './workbench.mjs';
 export const EMULATOR = path.join(ROOT, 'dist', 'emulator.js');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
 const SITE_MINUTES = 2;
+/** A site user's display name with markup and a script: the site's directory is input too (see panels.mjs). */
+export const HOSTILE_DISPLAY_NAME = `Tom <img src=x onerror="window.__pwned=1;document.title='pwned'"> Brooks <b>bold</b>`;
 
 /** Resolves with the probe's first truthy value; throws naming `what` after `ms`. */
 export async function until(what, probe, ms = 30_000, everyMs = 250) {
@@ -183,7 +185,7 @@ export async function runJourney({ check, shots, failures, viewport, vsix, exten
   const camerasOf = (filter) => model.cameras.filter(filter);
 
   try {
-    await step('journey 1: set-up: the local service answers, a sample site with real video and its users\' passwords, the workspace names the site', async () => {
+    await step('journey 1: set-up: the local service answers, a sample site with real video and its users\' passwords (one display name holding markup), the workspace names the site', async () => {
       siteStart = new Date(Math.floor((Date.now() - (SITE_MINUTES + 1) * 60_000) / 1000) * 1000);
       // The service and the site (one camera recorded, small frames: quick on two cores) are made at the same time.
       const [started, made] = await Promise.allSettled([
@@ -199,7 +201,12 @@ export async function runJourney({ check, shots, failures, viewport, vsix, exten
       if (made.value.code !== 0) throw new Error(`the sample site was not made (${made.value.code}): ${made.value.err || made.value.out}`);
       if ((await httpStatus(`${service.baseUrl}/.well-known/openid-configuration`)) !== 200) throw new Error(`the service does not answer on ${service.baseUrl}`);
       if (!existsSync(service.connectionFilePath)) throw new Error(`no connection file at ${service.connectionFilePath}`);
-      model = JSON.parse(readFileSync(path.join(site, 'site.json'), 'utf8'));
+      // tbrooks's display name carries markup: every surface that lists site users must show it as text.
+      const siteFile = path.join(site, 'site.json');
+      const siteJson = JSON.parse(readFileSync(siteFile, 'utf8'));
+      siteJson.users.find((u) => u.name === 'tbrooks').displayName = HOSTILE_DISPLAY_NAME;
+      writeFileSync(siteFile, `${JSON.stringify(siteJson, null, 2)}\n`, { mode: statSync(siteFile).mode & 0o777 });
+      model = JSON.parse(readFileSync(siteFile, 'utf8'));
       const lobby = model.cameras.find((c) => c.name === 'Lobby Entrance');
       const recordings = readdirSync(path.join(site, 'recordings'), { recursive: true }).filter((f) => String(f).endsWith('.mp4'));
       if (!lobby || recordings.length < SITE_MINUTES) throw new Error(`the site has ${recordings.length} recording file(s) and ${lobby ? 'a' : 'no'} Lobby Entrance camera`);
@@ -435,7 +442,7 @@ export async function runJourney({ check, shots, failures, viewport, vsix, exten
           if (!ok) keepLogs = true;
           return ok;
         },
-        wb, api, model, siteStart, site, scratch, serviceDir, shots, passwords, passwordFile, requestId, cli, cliJson, noErrorToast,
+        wb, api, model, siteStart, site, scratch, serviceDir, shots, passwords, passwordFile, requestId, cli, cliJson, noErrorToast, workspace,
       });
     }
   } finally {

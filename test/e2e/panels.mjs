@@ -9,10 +9,10 @@
 // Playwright's CSS locators pierce the open shadow roots of @vscode-elements.
 /* global document, window -- page functions, run in the browser by Playwright */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { EMULATOR, node, roleLock, until } from './journey.mjs';
+import { EMULATOR, HOSTILE_DISPLAY_NAME, node, roleLock, until } from './journey.mjs';
 
 const TITLES = {
   properties: 'Clearance Role Properties',
@@ -23,6 +23,58 @@ const TITLES = {
 const PROXY_SECRET = 'E2e-Proxy-Secret-77';
 // Markup, a script and a command link: the panel must show all of it as plain text.
 const HOSTILE_COMMENT = `<img src=x onerror="document.title='pwned'"> <script>document.title='pwned'</script> [x](command:workbench.action.quit)`;
+// More strings from the service: a requester's name and the reason of a cancel at the service.
+const HOSTILE_REQUESTER = `<svg onload="window.__pwned=1">eve@clearance.local</svg>`;
+const HOSTILE_REASON = `</td></tr><script>window.__pwned=1</script><img src=x onerror="window.__pwned=1;document.title='pwned'"> changed mind`;
+const SECOND_COMMENT = 'Second request <b onmouseover="window.__pwned=1">zebra-7</b>';
+
+/**
+ * What in a panel's page came from markup it should have shown as text: any element with an
+ * inline handler, an <img>, <svg> or <b> anywhere (open shadow roots included), a script
+ * neither signed by the panel's nonce nor VS Code's, and the flags the payloads set.
+ */
+function markupFromInput() {
+  const found = [];
+  const walk = (root) => {
+    for (const e of root.querySelectorAll('*')) {
+      const handlers = [...e.attributes].filter((a) => /^on/i.test(a.name)).map((a) => a.name);
+      if (handlers.length) found.push(`<${e.localName} ${handlers.join(' ')}>`);
+      if (['img', 'b'].includes(e.localName) || (e.localName === 'svg' && e.closest('[data-user], dd, td'))) found.push(`<${e.localName}>`);
+      if (e.localName === 'script' && (e.textContent.includes('pwned') || (e.src && !e.nonce))) found.push('<script>');
+      if (e.shadowRoot) walk(e.shadowRoot);
+    }
+  };
+  walk(document);
+  if (window.__pwned) found.push('window.__pwned set');
+  if (document.title === 'pwned') found.push('document.title changed');
+  return found;
+}
+
+/** Every text of a page, shadow roots included, as the operator reads it. */
+function visibleText() {
+  const parts = [];
+  const walk = (root) => {
+    for (const e of root.querySelectorAll('*')) {
+      if (e.shadowRoot) walk(e.shadowRoot);
+      for (const n of e.childNodes) if (n.nodeType === 3) parts.push(n.textContent);
+    }
+  };
+  walk(document);
+  return parts.join(' ');
+}
+
+/** WCAG contrast of two CSS colours (rgb/rgba). */
+function contrast(a, b) {
+  const lum = (c) => {
+    const [r, g, bl] = c.match(/[\d.]+/g).slice(0, 3).map(Number).map((v) => {
+      const x = v / 255;
+      return x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * bl;
+  };
+  const [hi, lo] = [lum(a), lum(b)].sort((x, y) => y - x);
+  return (hi + 0.05) / (lo + 0.05);
+}
 
 /**
  * Product defects that keep a part of these checks from passing today. That part is left
@@ -528,6 +580,136 @@ export async function runPanels(s) {
         const f = await show(kind);
         assertStrictCsp(TITLES[kind], await cspOf(f), { media: kind === 'request' && !skip('reviewPlayback') });
       }
+    });
+
+    await check('panel 11: strings from outside are inert in every panel: a requester\'s name, comments and a cancel reason from the service, a user\'s display name from the site; each reads as plain text', async () => {
+      const filed = await s.api.fileRequest({ cameras: [lobby.id], fromUtc: review.from, toUtc: review.to, comments: SECOND_COMMENT, requester: HOSTILE_REQUESTER });
+      const hostileId = filed.requestId;
+      await wb.runCommand('Clearance: Check for Video Requests Now');
+      await until('the second request at the role', async () => (await requests()).some((r) => r.requestId === hostileId && r.status === 'Pending'), 60_000, 500);
+      await s.api.cancelRequest(hostileId, HOSTILE_REASON);
+      await wb.runCommand('Clearance: Check for Video Requests Now');
+      await until('the second request canceled at the role', async () => (await requests()).some((r) => r.requestId === hostileId && r.status === 'Canceled'), 60_000, 500);
+      await wb.clearNotifications();
+      const problems = [];
+
+      // The request panel, opened on the canceled request.
+      await wb.runCommand('Clearance: Open Video Request Details');
+      await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Open a video request' }).waitFor({ state: 'visible' });
+      await wb.quickInputBox().fill('zebra-7');
+      await until('one request in the quick pick', async () => (await wb.page.locator('.quick-input-widget .quick-input-list .monaco-list-row').count()) === 1, 10_000);
+      await wb.page.keyboard.press('Enter');
+      let f = await wb.webviewFrame(TITLES.request);
+      await until('the panel on the canceled request', async () => (await f.locator('dl.facts dd').first().textContent().catch(() => '')) === hostileId, 20_000);
+      const facts = await f.evaluate(() => Object.fromEntries([...document.querySelectorAll('dl.facts dt')].map((dt) => [dt.textContent, dt.nextElementSibling?.textContent ?? ''])));
+      if (facts.Requester !== HOSTILE_REQUESTER) problems.push(`the request panel's requester reads ${JSON.stringify(facts.Requester)}`);
+      if (facts.Comments !== SECOND_COMMENT) problems.push(`the request panel's comments read ${JSON.stringify(facts.Comments)}`);
+      if (!(await f.evaluate(visibleText)).includes(HOSTILE_REASON)) problems.push('the request panel does not show the cancel reason as text');
+
+      // The Activities Report, filters cleared: the cancel's record, reason included, as text.
+      f = await show('activities', 'Clearance: Open Activities Report');
+      await f.locator('vscode-button#clear-filters').click();
+      const canceled = f.locator('#rows tr[data-seq]', { hasText: 'canceled at the service' }).first();
+      await canceled.waitFor({ state: 'visible', timeout: 20_000 }).catch(() => problems.push('the Activities Report lists no "canceled at the service" record'));
+      if ((await canceled.count()) && !(await canceled.textContent()).includes(HOSTILE_REASON)) problems.push(`the cancel's row reads ${JSON.stringify(await canceled.textContent())}`);
+
+      // Request Notifications: tbrooks's display name, in full, as the label of his box.
+      f = await show('notifications', 'Clearance: Open Request Notifications');
+      await f.locator('#search input').fill('');
+      await until('every site user listed', async () => (await f.locator('#users vscode-checkbox').count()) === model.users.length, 10_000);
+      const label = await f.locator('vscode-checkbox[data-user="tbrooks"]').evaluate((e) => e.shadowRoot?.textContent ?? '');
+      if (!label.includes(HOSTILE_DISPLAY_NAME)) problems.push(`tbrooks's box reads ${JSON.stringify(label.trim())}`);
+
+      for (const kind of ['properties', 'notifications', 'request', 'activities']) {
+        const page = await show(kind, { properties: 'Clearance: Open Role Properties' }[kind]);
+        const found = await page.evaluate(markupFromInput);
+        if (found.length) problems.push(`${TITLES[kind]}: ${found.join(', ')}`);
+      }
+      if ((await wb.page.title()) === 'pwned') problems.push('the workbench title was changed');
+      if (problems.length) throw new Error(problems.join('; '));
+    });
+
+    await check('panel 12: every panel follows the workbench theme: light, high contrast and dark each reach the page (its theme class and colours), with text at a readable contrast', async () => {
+      const settingsFile = path.join(s.workspace, '.vscode', 'settings.json');
+      const original = readFileSync(settingsFile, 'utf8');
+      const themes = [
+        { name: 'Default Light Modern', workbench: 'vs', page: 'vscode-light', min: 4.5 },
+        { name: 'Default High Contrast', workbench: 'hc-black', page: 'vscode-high-contrast', min: 7 },
+        { name: 'Default Dark Modern', workbench: 'vs-dark', page: 'vscode-dark', min: 4.5 },
+      ];
+      const seen = [];
+      try {
+        for (const theme of themes) {
+          writeFileSync(settingsFile, `${JSON.stringify({ ...JSON.parse(original), 'workbench.colorTheme': theme.name }, null, 2)}\n`);
+          await until(`the workbench in ${theme.name}`, async () => (await wb.page.locator('.monaco-workbench').getAttribute('class'))?.split(' ').includes(theme.workbench), 20_000, 250);
+          for (const kind of ['properties', 'notifications', 'request', 'activities']) {
+            const f = await show(kind);
+            const look = await until(`${TITLES[kind]} in ${theme.name}`, async () => {
+              const l = await f.evaluate(() => {
+                const body = window.getComputedStyle(document.body);
+                const h1 = document.querySelector('h1');
+                return { classes: [...document.body.classList], color: h1 ? window.getComputedStyle(h1).color : body.color, background: body.backgroundColor, editor: body.getPropertyValue('--vscode-editor-background').trim() };
+              });
+              return l.classes.includes(theme.page) ? l : undefined;
+            }, 20_000, 250);
+            const ratio = contrast(look.color, look.background);
+            if (!(ratio >= theme.min)) throw new Error(`${TITLES[kind]} in ${theme.name}: text ${look.color} on ${look.background}, contrast ${ratio.toFixed(2)} < ${theme.min}`);
+            if (!look.editor) throw new Error(`${TITLES[kind]} in ${theme.name}: the page has no --vscode-editor-background`);
+            seen.push({ theme: theme.name, kind, background: look.background, color: look.color });
+          }
+        }
+      } finally {
+        writeFileSync(settingsFile, original);
+      }
+      for (const kind of ['properties', 'notifications', 'request', 'activities']) {
+        const backgrounds = new Set(seen.filter((x) => x.kind === kind).map((x) => x.background));
+        if (backgrounds.size !== themes.length) throw new Error(`${TITLES[kind]}: the background did not follow the theme (${[...backgrounds].join(', ')})`);
+      }
+    });
+
+    await check('panel 13: the keyboard alone: Role Properties (Tab to the polling interval, type, Tab to Apply, Enter) and Request Notifications (Tab to a user, Space, Tab to Apply, Enter) change what the role holds', async () => {
+      // The deepest focused element (through shadow roots), by its host's id or data-user.
+      const focused = (f) => f.evaluate(() => {
+        const host = document.activeElement;
+        return host ? host.dataset?.user || host.id || host.localName : '';
+      });
+      const tabTo = async (f, target, limit = 40) => {
+        const path = [];
+        for (let i = 0; i < limit; i++) {
+          await wb.page.keyboard.press('Tab');
+          const now = await focused(f);
+          path.push(now);
+          if (now === target) return;
+        }
+        throw new Error(`Tab never reached ${target}; it went through ${path.join(' → ')}`);
+      };
+      let f = await show('properties', 'Clearance: Open Role Properties');
+      await wb.runCommand('Clearance: Open Role Properties'); // revealed from the palette: the focus goes into the page
+      f = await wb.webviewFrame(TITLES.properties);
+      await tabTo(f, 'pollingIntervalSeconds');
+      // Cleared key by key: Ctrl+A in a webview may go to the workbench.
+      await wb.page.keyboard.press('End');
+      for (let i = 0; i < 6; i++) await wb.page.keyboard.press('Backspace');
+      await wb.page.keyboard.type('55');
+      const typed = await f.locator('#pollingIntervalSeconds input').inputValue();
+      if (typed !== '55') throw new Error(`the field holds "${typed}" after typing 55`);
+      await tabTo(f, 'apply');
+      await wb.page.keyboard.press('Enter');
+      await until('the role holds a polling interval of 55', async () => (await role('properties.get')).properties.pollingIntervalSeconds === 55, 20_000, 250).catch(async (err) => {
+        throw new Error(`${err.message}; it holds ${(await role('properties.get')).properties.pollingIntervalSeconds}`);
+      });
+
+      const mchen = user('mchen');
+      const before = (await role('notifications.get')).userIds;
+      await wb.runCommand('Clearance: Open Request Notifications');
+      f = await wb.webviewFrame(TITLES.notifications);
+      await tabTo(f, 'mchen');
+      await wb.page.keyboard.press('Space');
+      await f.locator('h1 .dirty').waitFor({ state: 'attached', timeout: 10_000 });
+      await tabTo(f, 'apply');
+      await wb.page.keyboard.press('Enter');
+      const expected = before.includes(mchen.id) ? 'off' : 'on';
+      await until(`mchen ${expected} the role's notification list`, async () => (await role('notifications.get')).userIds.includes(mchen.id) === (expected === 'on'), 20_000, 250);
     });
   } finally {
     await probe?.close().catch(() => {});

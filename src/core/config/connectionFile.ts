@@ -5,10 +5,11 @@
 // ever named, never quoted.
 
 import { createHash, createPrivateKey, createPublicKey, sign, verify, type JsonWebKey, type KeyObject } from 'node:crypto';
+import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { BASE_ADDRESS_KEYS, type ConnectionFile, type ServicePrincipalKey } from '../clearance/api';
 import { z } from 'zod';
-import { describeType, isPlainObject, type FieldIssue } from './fieldErrors';
+import { describeType, isPlainObject, ValidationError, type FieldIssue } from './fieldErrors';
 import { parseJsonText } from './jsonText';
 import { fieldIssues, mustBe, problem } from './schema';
 
@@ -76,21 +77,33 @@ const REQUIRED_ADDRESS_KEYS: readonly BaseAddressKey[] = [
 
 /**
  * Bounds on what the file may hold. An id becomes the account id and half of the STS
- * client id, and ids and URLs are shown and stored in plain state: a file must not make
- * them megabytes long. The id characters cover every id the service issues (GUIDs,
- * numbers, names with dashes, dots or colons).
+ * client id, and ids and URLs are shown, logged, stored in plain state and placed in URL
+ * paths: a file must not make them megabytes long nor hold characters that change a path
+ * (`/`, `..`), a header (control characters) or a page (`<`, quotes). The id characters
+ * cover every id the service issues (GUIDs, numbers, names with dashes, dots or colons).
  */
 export const CONNECTION_FILE_LIMITS = {
+  /**
+   * The whole file, in UTF-8 bytes, checked before it is parsed. A real file is 3-10 KB
+   * (a 2048-bit key and ten lists of one URL); 1 MiB holds a 16384-bit key and every list
+   * at its limits.
+   */
+  fileBytes: 1024 * 1024,
   idLength: 128,
-  idCharacters: /^[A-Za-z0-9._:-]+$/,
+  /** Letters, digits, . _ : - and a letter or digit first (so never `.` or `..`). */
+  idCharacters: /^[A-Za-z0-9][A-Za-z0-9._:-]*$/,
   urlLength: 2048,
   urlsPerList: 32,
   thumbprintLength: 128,
+  /** Hexadecimal digits, with the colons or spaces some tools put between the bytes. */
+  thumbprintCharacters: /^[0-9A-Fa-f][0-9A-Fa-f: ]*$/,
   thumbprints: 64,
   apiKeyLength: 4096,
   keyIdLength: 512,
   /** A base64url RSA key part: 16384 bits (OpenSSL's largest modulus) is 2731 characters. */
   keyPartLength: 4096,
+  /** `use` and `x5t` of the .NET JsonWebKey (`"sig"`; a base64url SHA-1 thumbprint is 27 characters). */
+  jwkExtraLength: 128,
 } as const;
 const LIMITS = CONNECTION_FILE_LIMITS;
 
@@ -102,6 +115,24 @@ const KID_SHAPE = /^urn:service:([^:]+):(.+):([^:]+)$/;
 const THUMBPRINT = /^([0-9A-Fa-f]{40}|[0-9A-Fa-f]{64})$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
+/** Visible ASCII: what an HTTP header value may carry without encoding. */
+const VISIBLE_ASCII = /^[\x21-\x7e]*$/;
+/**
+ * Key id characters: printable, none of the characters that would change a page or a
+ * quoted string (< > " ' ` \\ &), no control, formatting (bidi overrides, zero width),
+ * line or paragraph separator, or unassigned code points. Spaces are allowed inside (an
+ * integration name may hold them).
+ */
+const KEY_ID_CHARACTERS = /^[^\p{C}\p{Zl}\p{Zp}<>"'`\\&]+$/u;
+/** The characters a URL may hold unencoded (RFC 3986: unreserved, reserved and %). */
+const URL_CHARACTERS = /^[A-Za-z0-9\-._~:/?#[\]@!$&'()*+,;=%]+$/;
+/** A `.` or `..` path segment, also percent-encoded: the URL parser would resolve it away. */
+const DOT_SEGMENT = /\/(\.|%2e){1,2}(\/|$)/i;
+/** What may be quoted back in a message as it is. */
+const QUOTABLE = /^[A-Za-z0-9 ._:+/=-]*$/;
+/** How many unknown top-level fields are named one by one. */
+const UNKNOWN_FIELDS_NAMED = 10;
+const UNKNOWN_FIELD_NAME = /^[A-Za-z0-9_$.-]{1,64}$/;
 
 // --- the schemas: every field's own messages; what needs the clock, the crypto or is only a
 // warning stays in parseConnectionFile below.
@@ -116,7 +147,9 @@ function identifier(other: string) {
     if (id !== id.trim()) return 'must not start or end with spaces';
     if (id.includes('@')) return `must not contain '@' (it is joined to the ${other} id with '@')`;
     if (id.length > LIMITS.idLength) return `is too long (at most ${LIMITS.idLength} characters; found ${id.length})`;
-    if (!LIMITS.idCharacters.test(id)) return 'must hold only letters, digits and . _ : -';
+    if (!/^[A-Za-z0-9._:-]+$/.test(id)) return 'must hold only letters, digits and . _ : -';
+    // `.` and `..` would climb out of the URL path the id is placed in.
+    if (!LIMITS.idCharacters.test(id)) return 'must start with a letter or a digit';
     return undefined;
   }));
 }
@@ -158,8 +191,7 @@ const dotNetDate = z.unknown().optional().superRefine(problem((value) => {
 /** ServicePrincipalKey: the RSA private JWK with the .NET JsonWebKey extras. */
 export const servicePrincipalKeySchema = z.object({
   kty: z.literal('RSA', {
-    error: ({ input }) => (input === undefined ? 'missing — must be "RSA"'
-      : `must be "RSA"; found ${typeof input === 'string' && input.length <= 10 ? `"${input}"` : describeType(input)}`),
+    error: ({ input }) => (input === undefined ? 'missing — must be "RSA"' : `must be "RSA"; found ${quoted(input, 10)}`),
   }),
   n: keyPart('n'), e: keyPart('e'), d: keyPart('d'), p: keyPart('p'), q: keyPart('q'), dp: keyPart('dp'), dq: keyPart('dq'), qi: keyPart('qi'),
   // Required (the token service finds the public key by it); its shape is only warned about.
@@ -167,12 +199,21 @@ export const servicePrincipalKeySchema = z.object({
     .superRefine(problem((kid) => {
       if (kid.trim() === '') return 'must be a non-empty string; found a string';
       if (kid.length > LIMITS.keyIdLength) return `is too long (at most ${LIMITS.keyIdLength} characters)`;
-      return CONTROL_CHARS.test(kid) ? 'must not contain control characters' : undefined;
+      if (CONTROL_CHARS.test(kid)) return 'must not contain control characters';
+      if (kid !== kid.trim()) return 'must not start or end with spaces';
+      return KEY_ID_CHARACTERS.test(kid) ? undefined
+        : 'must hold only printable characters, none of < > " \' ` \\ & (no formatting or invisible characters)';
     })),
   // .NET JsonWebKey extras.
-  k: z.string(mustBe('null')).nullish(),
-  use: z.string(mustBe('a string or null')).nullish(),
-  x5t: z.string(mustBe('a string or null')).nullish(),
+  k: z.string(mustBe('null')).superRefine(problem((k) => (k.length > LIMITS.keyPartLength ? `is too long (at most ${LIMITS.keyPartLength} characters)` : undefined))).nullish(),
+  use: z.string(mustBe('a string or null')).superRefine(problem((use) => {
+    if (use.length > LIMITS.jwkExtraLength) return `is too long (at most ${LIMITS.jwkExtraLength} characters)`;
+    return VISIBLE_ASCII.test(use) ? undefined : 'must hold only visible ASCII characters (it is "sig" for a signing key)';
+  })).nullish(),
+  x5t: z.string(mustBe('a string or null')).superRefine(problem((x5t) => {
+    if (x5t.length > LIMITS.jwkExtraLength) return `is too long (at most ${LIMITS.jwkExtraLength} characters)`;
+    return x5t === '' || BASE64URL.test(x5t) ? undefined : 'must be a base64url thumbprint (letters, digits, - and _)';
+  })).nullish(),
   nbf: dotNetDate,
   exp: dotNetDate,
 }, mustBe('a JSON Web Key object', 'missing'));
@@ -188,12 +229,14 @@ export const connectionFileSchema = z.object({
   DisableEncryption: z.boolean(mustBe('true or false', 'missing')),
   APIKey: z.string(mustBe('a string', 'missing')).superRefine(problem((key) => {
     if (key.length > LIMITS.apiKeyLength) return `is too long (at most ${LIMITS.apiKeyLength} characters)`;
-    return CONTROL_CHARS.test(key) ? 'must not contain control characters (it is sent in a header)' : undefined;
+    if (CONTROL_CHARS.test(key)) return 'must not contain control characters (it is sent in a header)';
+    return VISIBLE_ASCII.test(key) ? undefined : 'must hold only visible ASCII characters: no spaces or non-ASCII letters (it is sent in a header)';
   })),
   CertificateThumbprints: z.array(
     z.string({ error: ({ input }) => `must be a non-empty string; found ${describeType(input)}` }).trim().superRefine(problem((print) => {
       if (print === '') return 'must be a non-empty string; found a string';
-      return print.length > LIMITS.thumbprintLength ? `is too long (at most ${LIMITS.thumbprintLength} characters)` : undefined;
+      if (print.length > LIMITS.thumbprintLength) return `is too long (at most ${LIMITS.thumbprintLength} characters)`;
+      return LIMITS.thumbprintCharacters.test(print) ? undefined : 'must hold only hexadecimal digits (0-9, A-F), with colons or spaces between bytes';
     })),
     mustBe('a list of strings', 'missing'),
   ).superRefine(problem((prints) => (prints.length > LIMITS.thumbprints ? `must hold at most ${LIMITS.thumbprints} thumbprints` : undefined))),
@@ -216,6 +259,12 @@ export function parseConnectionFile(
   options: ParseConnectionFileOptions = {},
 ): ConnectionFileResult {
   const now = options.now ?? new Date();
+
+  // Before anything reads the text: a huge file is refused by its size alone.
+  const tooBig = fileSizeProblem(text);
+  if (tooBig) return { ok: false, errors: [{ field: '(file)', message: tooBig }], warnings: [] };
+  const encoding = encodingProblem(text);
+  if (encoding) return { ok: false, errors: [{ field: '(file)', message: encoding }], warnings: [] };
 
   const parsed = parseJsonText(text);
   if (!parsed.ok) {
@@ -275,6 +324,45 @@ export function parseConnectionFile(
   return { ok: true, connection, account, secret: { privateKeyJwk, apiKey: file.APIKey }, errors: [], warnings };
 }
 
+/**
+ * Reads a connection file from disk for parseConnectionFile, refusing a file larger than
+ * the limit by its size on disk, before reading it. Throws a ValidationError naming
+ * `(file)` (too large, not a file, UTF-16), or the error of the read.
+ */
+export async function readConnectionFileText(file: string): Promise<string> {
+  const refuse = (message: string): never => {
+    throw new ValidationError(`The connection file ${path.basename(file)}`, [{ field: '(file)', message }]);
+  };
+  const stat = await fs.stat(file);
+  if (!stat.isFile()) refuse('is not a file');
+  if (stat.size > LIMITS.fileBytes) refuse(sizeMessage(stat.size));
+  const bytes = await fs.readFile(file);
+  // It may have grown between the stat and the read.
+  if (bytes.length > LIMITS.fileBytes) refuse(sizeMessage(bytes.length));
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) refuse(UTF16_MESSAGE);
+  return bytes.toString('utf8');
+}
+
+function sizeMessage(bytes: number): string {
+  return `is ${bytes.toLocaleString('en')} bytes: a connection file is at most ${LIMITS.fileBytes.toLocaleString('en')} bytes (1 MiB)`;
+}
+
+/** The file-size refusal, or undefined. Counted in UTF-8 bytes, as the file is on disk. */
+export function fileSizeProblem(text: string): string | undefined {
+  // Each UTF-16 code unit is one to three UTF-8 bytes: most texts need no count.
+  if (text.length <= LIMITS.fileBytes / 3) return undefined;
+  const bytes = Buffer.byteLength(text, 'utf8');
+  return bytes > LIMITS.fileBytes ? sizeMessage(bytes) : undefined;
+}
+
+const UTF16_MESSAGE = 'is UTF-16 or UTF-32 text: a connection file is UTF-8 JSON (save it again as UTF-8)';
+
+/** UTF-16 read as UTF-8 (two replacement characters for its byte order mark, or NULs between the letters). */
+function encodingProblem(text: string): string | undefined {
+  const head = text.charCodeAt(0) === 0xfeff ? text.slice(1, 9) : text.slice(0, 8);
+  return head.startsWith('\ufffd\ufffd') || head.includes('\u0000') ? UTF16_MESSAGE : undefined;
+}
+
 /** Loads the stored private JWK as a KeyObject for signing (RS256). */
 export function privateKeyFromJwk(jwk: RsaPrivateJwk): KeyObject {
   return createPrivateKey({ key: rsaJwkOnly(jwk), format: 'jwk' });
@@ -286,8 +374,13 @@ export function privateKeyFromJwk(jwk: RsaPrivateJwk): KeyObject {
 function connectionWarnings(root: Record<string, unknown>, failed: (field: string) => boolean, now: Date): FieldIssue[] {
   const warnings: FieldIssue[] = [];
   const known = (key: string): boolean => KNOWN_TOP_LEVEL_KEYS.some((k) => k.toLowerCase() === key.toLowerCase());
-  for (const key of Object.keys(root)) {
-    if (!known(key)) warnings.push({ field: key, message: 'not a known connection-file field; ignored' });
+  // Unknown names are the file's: named only when short and plain, and only the first few.
+  const unknown = Object.keys(root).filter((key) => !known(key));
+  const named = unknown.filter((key) => UNKNOWN_FIELD_NAME.test(key)).slice(0, UNKNOWN_FIELDS_NAMED);
+  for (const key of named) warnings.push({ field: key, message: 'not a known connection-file field; ignored' });
+  if (unknown.length > named.length) {
+    const rest = unknown.length - named.length;
+    warnings.push({ field: '(file)', message: `${named.length > 0 ? `and ${rest} more` : `${rest}`} unknown field${rest === 1 ? '' : 's'} (not named here); ignored` });
   }
   if (root.DisableEncryption === true) {
     warnings.push({ field: 'DisableEncryption', message: 'is true: evidence will be uploaded without client-side encryption' });
@@ -323,7 +416,7 @@ function connectionWarnings(root: Record<string, unknown>, failed: (field: strin
     warnings.push({ field: `${base}.k`, message: 'is set (a symmetric key value) on an RSA key; ignored' });
   }
   if (typeof key.use === 'string' && key.use !== '' && key.use !== 'sig') {
-    warnings.push({ field: `${base}.use`, message: `is "${key.use.slice(0, 10)}"; the key is used to sign ("sig")` });
+    warnings.push({ field: `${base}.use`, message: `is ${quoted(key.use, 10)}; the key is used to sign ("sig")` });
   }
   if ('alg' in key && key.alg !== null && key.alg !== undefined && key.alg !== 'RS256') {
     warnings.push({ field: `${base}.alg`, message: 'is not RS256; the assertion is signed with RS256' });
@@ -341,9 +434,22 @@ export function checkBaseAddress(value: unknown): string | { message: string } {
     return { message: `must be a URL string; found ${describeType(value)}` };
   }
   if (value.length > LIMITS.urlLength) return { message: `is too long (at most ${LIMITS.urlLength} characters)` };
+  const raw = value.trim();
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(raw)) return { message: 'is not a valid absolute URL' };
+  // The URL parser silently drops tabs and line breaks and reads '\' as '/': refuse them first.
+  const chars = [...raw];
+  const bad = chars.findIndex((ch) => !URL_CHARACTERS.test(ch));
+  if (bad >= 0) {
+    const code = chars[bad]!.codePointAt(0)!;
+    const what = code === 0x20 ? 'a space' : code < 0x20 || code === 0x7f ? 'a control character'
+      : code > 0x7e ? 'a non-ASCII character (write a host name in punycode)' : `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+    return { message: `must hold only URL characters (RFC 3986; others percent-encoded); found ${what} at position ${bad + 1}` };
+  }
+  // Dot segments would be resolved away by the parser: the path would not be the one written.
+  if (DOT_SEGMENT.test(raw.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i, ''))) return { message: 'must not contain . or .. path segments' };
   let url: URL;
   try {
-    url = new URL(value.trim());
+    url = new URL(raw);
   } catch {
     return { message: 'is not a valid absolute URL' };
   }
@@ -439,9 +545,15 @@ function readDotNetDate(value: unknown): Date | undefined | { message: string } 
   if (typeof value === 'number') return value > 0 ? new Date(value * 1000) : undefined;
   if (typeof value !== 'string') return { message: `must be a date like "0001-01-01T00:00:00" or null; found ${describeType(value)}` };
   const m = DOTNET_DATE.exec(value);
-  if (!m) return { message: `must be a date like "0001-01-01T00:00:00"; found "${value.slice(0, 40)}"` };
+  if (!m) return { message: `must be a date like "0001-01-01T00:00:00"; found ${quoted(value, 40)}` };
   if (m[1] === '0001') return undefined;
   const zone = m[8] ?? 'Z'; // unspecified kind: read as UTC
   const date = new Date(`${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}:${m[6]}${(m[7] ?? '').slice(0, 4)}${zone}`);
-  return Number.isNaN(date.getTime()) ? { message: `is not a real calendar date ("${value.slice(0, 40)}")` } : date;
+  return Number.isNaN(date.getTime()) ? { message: `is not a real calendar date ("${value}")` } : date;
+}
+
+/** A value as a message may show it: short plain strings quoted, anything else by its type and size. */
+function quoted(value: unknown, max: number): string {
+  if (typeof value !== 'string') return describeType(value);
+  return value.length <= max && QUOTABLE.test(value) ? `"${value}"` : `a string of ${value.length} characters`;
 }

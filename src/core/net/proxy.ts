@@ -65,7 +65,12 @@ export async function createAgent(settings: AgentSettings): Promise<ProxyAgent> 
 }
 
 type ConnectOptions = Parameters<ProxyAgent['connect']>[1] & { checkServerIdentity?: typeof tls.checkServerIdentity };
-type QueuedRequest = { outputData?: unknown[]; _headerSent?: boolean };
+type QueuedRequest = {
+  outputData?: { data: unknown }[];
+  _headerSent?: boolean;
+  _header?: string | null;
+  _implicitHeader?: () => void;
+};
 
 let agentClass: Promise<typeof ProxyAgent> | undefined;
 
@@ -75,13 +80,33 @@ let agentClass: Promise<typeof ProxyAgent> | undefined;
  *   "localhost" (no SNI name for an IP, no host left in the TLS options);
  * - http through a proxy (http-proxy-agent) sent the request header a second time when
  *   the body was still streaming as the connection opened (a throttled upload): it
- *   rewrites the queued header but leaves the request believing none was queued.
+ *   rewrites the queued header but leaves the request believing none was queued;
+ * - concurrent first calls made one inner agent (and connection pool) each; see connect();
+ * - http through a proxy on a kept-alive connection went out in origin form (`GET /path`,
+ *   without Proxy-Authorization), which RFC 9112 §3.2.2 forbids towards a proxy: squid
+ *   answers 400. ProxyAgent picks its inner agent asynchronously, so node-fetch has
+ *   already ended the request, and its header (built with the origin-form path) sits in
+ *   the request's output queue, when http-proxy-agent's addRequest() makes the path
+ *   absolute and adds the proxy headers. Only its connect() (a new connection) rewrites
+ *   that queued header; a free kept-alive socket is handed over with the stale one.
+ *   We rewrite it in addRequest() too, before the socket is written (the next tick).
  */
 async function defineAgentClass(): Promise<typeof ProxyAgent> {
   const { ProxyAgent } = await import('proxy-agent');
   const repaired = new WeakSet<object>();
   return class ClearanceProxyAgent extends ProxyAgent {
-    override async connect(req: Parameters<ProxyAgent['connect']>[0], opts: ConnectOptions): ReturnType<ProxyAgent['connect']> {
+    private picking: Promise<unknown> = Promise.resolve();
+
+    override connect(req: Parameters<ProxyAgent['connect']>[0], opts: ConnectOptions): ReturnType<ProxyAgent['connect']> {
+      // One at a time: concurrent first calls would each miss the cache while the first
+      // one imports http-proxy-agent, each make an inner agent, and the cache would keep
+      // (and close()) only the last one, leaving the others' kept-alive sockets open.
+      const picked = this.picking.then(() => this.pick(req, opts));
+      this.picking = picked.catch(() => undefined);
+      return picked;
+    }
+
+    private async pick(req: Parameters<ProxyAgent['connect']>[0], opts: ConnectOptions): ReturnType<ProxyAgent['connect']> {
       const host = opts.host;
       if (opts.secureEndpoint && host && net.isIP(host) && !opts.checkServerIdentity) {
         opts.checkServerIdentity = (_servername, cert) => tls.checkServerIdentity(host, cert);
@@ -91,7 +116,10 @@ async function defineAgentClass(): Promise<typeof ProxyAgent> {
       const proxyUrl = (agent as { proxy?: unknown }).proxy;
       if (viaProxy && !opts.secureEndpoint && proxyUrl instanceof URL && /^https?:$/.test(proxyUrl.protocol) && !repaired.has(agent)) {
         repaired.add(agent);
-        const original = agent as unknown as { connect: (r: unknown, o: unknown) => Promise<unknown> };
+        const original = agent as unknown as {
+          connect: (r: unknown, o: unknown) => Promise<unknown>;
+          addRequest: (r: unknown, o: unknown) => void;
+        };
         const connect = original.connect.bind(agent);
         original.connect = async (r, o) => {
           const socket = await connect(r, o);
@@ -99,10 +127,33 @@ async function defineAgentClass(): Promise<typeof ProxyAgent> {
           if (queued.outputData && queued.outputData.length > 0) queued._headerSent = true;
           return socket;
         };
+        const addRequest = original.addRequest.bind(agent);
+        original.addRequest = (r, o) => {
+          // Absolute-form path and Proxy-* headers; may hand a kept-alive socket over (written next tick).
+          addRequest(r, o);
+          rewriteQueuedHeader(r as QueuedRequest);
+        };
       }
       return agent;
     }
   };
+}
+
+/**
+ * Rebuilds the header of a request that already queued it (before it had a socket) from
+ * the request's current path and headers, in place in the output queue, as
+ * http-proxy-agent's connect() does for a new connection.
+ */
+function rewriteQueuedHeader(req: QueuedRequest): void {
+  const first = req.outputData?.[0];
+  if (!first || typeof first.data !== 'string' || typeof req._implicitHeader !== 'function') return;
+  const endOfHeader = first.data.indexOf('\r\n\r\n');
+  if (endOfHeader < 0) return;
+  req._header = null;
+  req._implicitHeader();
+  first.data = `${req._header ?? ''}${first.data.substring(endOfHeader + 4)}`;
+  // The header is in the queue: the request must not prepend it again to its next write.
+  req._headerSent = true;
 }
 
 /** Node's bundled roots plus the given PEM certificates (TLS verification stays on). */

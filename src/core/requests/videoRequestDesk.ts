@@ -307,6 +307,18 @@ export class VideoRequestDesk {
     }
   }
 
+  /**
+   * After a poll: a request still open here whose job the service no longer lists (it lists
+   * every job we hold) was canceled or taken meanwhile; renewing its lock finds out which,
+   * now rather than at the next scheduled renewal.
+   */
+  async followUnlisted(listedJobIds: ReadonlySet<string>, signal?: AbortSignal): Promise<void> {
+    for (const r of [...this.requests.values()]) {
+      if (isFinal(r.status) || listedJobIds.has(r.jobId)) continue;
+      await this.serialize(r.requestId, () => (isFinal(this.require(r.requestId).status) ? Promise.resolve() : this.renew(r.requestId, signal)));
+    }
+  }
+
   // ---------------------------------------------------------------------------
 
   private async revisit(requestId: string, job: AgentJob, signal?: AbortSignal): Promise<void> {

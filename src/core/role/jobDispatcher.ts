@@ -88,6 +88,7 @@ export class JobDispatcher {
       if (await conn.agent.requestDiscovery(signal)) this.o.pollNow();
       else this.o.log('the selection changed: it reaches the registry with the next discovery job');
     }
+    await requests.followUnlisted(new Set(jobs.map((j) => j.jobId)), signal);
     await requests.reportPending(signal);
     this.o.debug?.(`poll ${poll}: ${jobs.length} job(s)`);
   }

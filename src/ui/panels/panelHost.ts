@@ -104,6 +104,9 @@ export class ConsolePanel implements vscode.Disposable {
     this.subs.push(
       panel.webview.onDidReceiveMessage((m: ToHost) => void this.receive(m)),
       panel.onDidDispose(() => this.dispose()),
+      panel.onDidChangeViewState(() => {
+        if (this.ready && panel.visible) for (const m of this.queued.splice(0)) this.post(m);
+      }),
     );
   }
 
@@ -127,7 +130,15 @@ export class ConsolePanel implements vscode.Disposable {
   }
 
   private post(message: ToWebview): void {
-    if (!this.ready) {
+    // A hidden panel's page is discarded and VS Code drops what is posted to it; the page
+    // made when it shows again would miss the update (e.g. "open request B" while it
+    // restores request A from its state). Updates wait, the latest of each topic.
+    if (!this.ready || (message.type === 'update' && !this.panel.visible)) {
+      if (message.type === 'update') {
+        const topic = message.topic;
+        const same = this.queued.findIndex((m) => m.type === 'update' && m.topic === topic);
+        if (same >= 0) this.queued.splice(same, 1);
+      }
       this.queued.push(message);
       return;
     }

@@ -63,6 +63,14 @@ const BROKEN_FILES: { name: string; text: string; field: string; message: RegExp
   { name: 'the principal id as a number', text: broken((f) => (f.ServicePrincipalId = 151)), field: 'ServicePrincipalId', message: /must be a string; found a number \(write it in quotes: "151"\)/ },
   { name: 'a .NET date of the wrong type', text: broken((f) => (f.ServicePrincipalKey.nbf = true)), field: 'ServicePrincipalKey.nbf', message: /must be a date like "0001-01-01T00:00:00" or null; found a boolean/ },
   { name: 'a .NET symmetric key value on an RSA key', text: broken((f) => (f.ServicePrincipalKey.k = 17)), field: 'ServicePrincipalKey.k', message: /must be null; found a number/ },
+  // Issue 13, defect 2: sizes and character sets.
+  { name: 'a 5 MB TenantId', text: broken((f) => (f.TenantId = 'T'.repeat(5 * 1024 * 1024))), field: '(file)', message: /^is 5,2\d\d,\d{3} bytes: a connection file is at most 1,048,576 bytes \(1 MiB\)$/ },
+  { name: 'a 200 KB TenantId', text: broken((f) => (f.TenantId = 'T'.repeat(200_000))), field: 'TenantId', message: /^is too long \(at most 128 characters; found 200000\)$/ },
+  { name: 'a path in TenantId', text: broken((f) => (f.TenantId = '../admin')), field: 'TenantId', message: /^must hold only letters, digits and \. _ : -$/ },
+  { name: 'TenantId ..', text: broken((f) => (f.TenantId = '..')), field: 'TenantId', message: /^must start with a letter or a digit$/ },
+  { name: 'markup in the key id', text: broken((f) => (f.ServicePrincipalKey.kid = 'urn:service:tenantB:<script>:151')), field: 'ServicePrincipalKey.kid', message: /^must hold only printable characters/ },
+  { name: 'a line break in a URL', text: broken((f) => (f.ApiBaseAddresses = ['https://api.exa\r\nmple'])), field: 'ApiBaseAddresses[0]', message: /^must hold only URL characters .*found a control character at position 16$/ },
+  { name: 'saved as UTF-16', text: Buffer.from(`\uFEFF${toFileText(connectionFile({ tenant: 'tenantB' }))}`, 'utf16le').toString('utf8'), field: '(file)', message: /^is UTF-16 or UTF-32 text/ },
 ];
 
 describe('account import on disk (journal state + 0600 secret file)', () => {

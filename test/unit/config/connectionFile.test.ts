@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, sign, verify } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import {
   baseAddressSchema,
   checkBaseAddress,
@@ -7,9 +10,10 @@ import {
   isLoopbackHost,
   parseConnectionFile,
   privateKeyFromJwk,
+  readConnectionFileText,
   tenantIdSchema,
 } from '../../../src/core/config/connectionFile';
-import type { FieldIssue } from '../../../src/core/config/fieldErrors';
+import { ValidationError, type FieldIssue } from '../../../src/core/config/fieldErrors';
 import { locateJsonError } from '../../../src/core/config/jsonText';
 import { fieldIssues } from '../../../src/core/config/schema';
 import { connectionFile, otherJwk, secretValues, testJwk, toFileText, TEST_API_KEY } from './connectionFixture';
@@ -216,15 +220,23 @@ describe('connection file import', () => {
     assert.ok(result.ok, JSON.stringify(!result.ok && result.errors));
   });
 
-  it('refuses a 5 MB TenantId quickly, naming the field and not quoting it', () => {
+  it('refuses a 5 MB TenantId quickly: the file by its size, before parsing; a large id by its field; neither quoted', () => {
     const huge = 'T'.repeat(5 * 1024 * 1024);
+    const text = mutated((f) => (f.TenantId = huge));
     const started = Date.now();
-    const result = parseConnectionFile(mutated((f) => (f.TenantId = huge)), undefined, { now });
-    assert.ok(Date.now() - started < 2000, 'a huge id must not take long to refuse');
+    const result = parseConnectionFile(text, undefined, { now });
+    assert.ok(Date.now() - started < 2000, 'a huge file must not take long to refuse');
     assert.equal(result.ok, false);
-    assert.deepEqual(result.errors, [{ field: 'TenantId', message: `is too long (at most 128 characters; found ${huge.length})` }]);
-    // It is not quoted anywhere either (the key id warning names the TenantId when it can).
+    assert.deepEqual(result.errors, [{ field: '(file)', message: `is ${Buffer.byteLength(text).toLocaleString('en')} bytes: a connection file is at most 1,048,576 bytes (1 MiB)` }]);
     assert.ok(JSON.stringify(result).length < 2000);
+
+    // Under the file limit, the id's own limit names the field.
+    const large = 'T'.repeat(512 * 1024);
+    const field = parseConnectionFile(mutated((f) => (f.TenantId = large)), undefined, { now });
+    assert.equal(field.ok, false);
+    assert.deepEqual(field.errors, [{ field: 'TenantId', message: `is too long (at most 128 characters; found ${large.length})` }]);
+    // It is not quoted anywhere either (the key id warning names the TenantId when it can).
+    assert.ok(JSON.stringify(field).length < 2000);
   });
 
   it('bounds ids, URLs, the API key and the key, each by field', () => {
@@ -252,6 +264,108 @@ describe('connection file import', () => {
       assert.equal(errors.length, 1, `case ${c.field} should give one error, got ${JSON.stringify(errors)}`);
     }
     assertNoSecrets(all);
+  });
+
+  it('gives ids, URLs, key ids, thumbprints, the API key and the key extras a character set, each by field', () => {
+    const cases: { change: (f: Mutable) => void; field: string; message: RegExp }[] = [
+      { change: (f) => (f.TenantId = '..'), field: 'TenantId', message: /^must start with a letter or a digit$/ },
+      { change: (f) => (f.ServicePrincipalId = '.151'), field: 'ServicePrincipalId', message: /^must start with a letter or a digit$/ },
+      { change: (f) => (f.TenantId = '../../etc/passwd'), field: 'TenantId', message: /^must hold only letters, digits and \. _ : -$/ },
+      { change: (f) => (f.TenantId = '<script>alert(1)</script>'), field: 'TenantId', message: /^must hold only letters, digits/ },
+      { change: (f) => (f.ApiBaseAddresses = ['https://api.exa\nmple/v1']), field: 'ApiBaseAddresses[0]', message: /^must hold only URL characters \(RFC 3986; others percent-encoded\); found a control character at position 16$/ },
+      { change: (f) => (f.ApiBaseAddresses = ['https://api.example\\evil.example/v1']), field: 'ApiBaseAddresses[0]', message: /found U\+005C at position 20$/ },
+      { change: (f) => (f.ApiBaseAddresses = ['https://api.example/<script>']), field: 'ApiBaseAddresses[0]', message: /found U\+003C at position 21$/ },
+      { change: (f) => (f.ApiBaseAddresses = ['https://api.example/a b']), field: 'ApiBaseAddresses[0]', message: /found a space at position 22$/ },
+      { change: (f) => (f.ApiBaseAddresses = ['https://ápi.example/']), field: 'ApiBaseAddresses[0]', message: /found a non-ASCII character \(write a host name in punycode\) at position 9$/ },
+      { change: (f) => (f.DocumentStoreBaseAddresses = ['https://ds.example/api/../admin']), field: 'DocumentStoreBaseAddresses[0]', message: /^must not contain \. or \.\. path segments$/ },
+      { change: (f) => (f.DocumentStoreBaseAddresses = ['https://ds.example/api/%2E%2e']), field: 'DocumentStoreBaseAddresses[0]', message: /^must not contain \. or \.\. path segments$/ },
+      { change: (f) => (f.APIKey = 'clé-secrète'), field: 'APIKey', message: /^must hold only visible ASCII characters/ },
+      { change: (f) => (f.APIKey = 'two words'), field: 'APIKey', message: /^must hold only visible ASCII characters/ },
+      { change: (f) => (f.CertificateThumbprints = ['not-a-thumbprint']), field: 'CertificateThumbprints[0]', message: /^must hold only hexadecimal digits/ },
+      { change: (f) => (f.ServicePrincipalKey.kid = 'urn:service:tenant123:<img src=x onerror=alert(1)>:151'), field: 'ServicePrincipalKey.kid', message: /^must hold only printable characters, none of < > " ' ` \\ &/ },
+      { change: (f) => (f.ServicePrincipalKey.kid = 'urn:service:tenant123:Site\u202eA:151'), field: 'ServicePrincipalKey.kid', message: /^must hold only printable characters/ },
+      { change: (f) => (f.ServicePrincipalKey.kid = ' urn:service:tenant123:SiteA:151'), field: 'ServicePrincipalKey.kid', message: /^must not start or end with spaces$/ },
+      { change: (f) => (f.ServicePrincipalKey.use = 's'.repeat(129)), field: 'ServicePrincipalKey.use', message: /^is too long \(at most 128 characters\)$/ },
+      { change: (f) => (f.ServicePrincipalKey.use = 'sig\u0000'), field: 'ServicePrincipalKey.use', message: /^must hold only visible ASCII/ },
+      { change: (f) => (f.ServicePrincipalKey.x5t = 'a+b/c='), field: 'ServicePrincipalKey.x5t', message: /^must be a base64url thumbprint/ },
+      { change: (f) => (f.ServicePrincipalKey.k = 'k'.repeat(4097)), field: 'ServicePrincipalKey.k', message: /^is too long \(at most 4096 characters\)$/ },
+      { change: (f) => (f.ServicePrincipalKey.kty = '<b>RSA</b>'), field: 'ServicePrincipalKey.kty', message: /^must be "RSA"; found a string of 10 characters$/ },
+      { change: (f) => (f.ServicePrincipalKey.nbf = '<script>alert(1)</script>'), field: 'ServicePrincipalKey.nbf', message: /^must be a date like "0001-01-01T00:00:00"; found a string of 25 characters$/ },
+    ];
+    const all: FieldIssue[] = [];
+    for (const c of cases) {
+      const errors = errorsOf(mutated(c.change), undefined, now, c.field);
+      all.push(...errors);
+      assert.match(messageFor(errors, c.field), c.message, `case ${c.field}: ${JSON.stringify(errors)}`);
+      assert.equal(errors.length, 1, `case ${c.field} should give one error, got ${JSON.stringify(errors)}`);
+    }
+    assertNoSecrets(all);
+    for (const issue of all) assert.doesNotMatch(issue.message, /<script|<img|\u202e|\n/, 'no hostile text is echoed');
+
+    // Within the character sets: colon-separated thumbprints, percent-encoding, dots inside names.
+    const ok = parseConnectionFile(mutated((f) => {
+      f.CertificateThumbprints = ['3f:2a:9c:1e:5b:7d:4e:6f:8a:0b:1c:2d:3e:4f:5a:6b:7c:8d:9e:0f'];
+      f.ApiBaseAddresses = ['https://api.example/v1.2/a%20b/...x'];
+      f.ServicePrincipalKey.kid = 'urn:service:tenant123:North Gate (é):151';
+      f.ServicePrincipalKey.x5t = 'A1b2-_';
+    }), undefined, { now });
+    assert.ok(ok.ok, JSON.stringify(!ok.ok && ok.errors));
+    assert.equal(ok.account.integrationName, 'North Gate (é)');
+  });
+
+  it('names unknown fields only when their names are plain, and only the first ten', () => {
+    const result = parseConnectionFile(mutated((f) => {
+      f['<script>alert(1)</script>'] = 1;
+      f['x'.repeat(100_000)] = 2;
+      for (let i = 0; i < 20; i++) f[`Extra${i}`] = i;
+    }), undefined, { now });
+    assert.ok(result.ok);
+    const unknown = result.warnings.filter((w) => /unknown|not a known/.test(w.message));
+    assert.deepEqual(unknown.map((w) => w.field), [...Array.from({ length: 10 }, (_, i) => `Extra${i}`), '(file)']);
+    assert.equal(unknown.at(-1)?.message, 'and 12 more unknown fields (not named here); ignored');
+    assert.ok(JSON.stringify(result.warnings).length < 2000);
+  });
+
+  it('refuses UTF-16 text with its own message, and reads a file from disk by its size first', async () => {
+    const good = toFileText(connectionFile());
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(good, 'utf16le')]);
+    for (const text of [utf16.toString('utf8'), Buffer.from(good, 'utf16le').toString('utf8')]) {
+      assert.deepEqual(errorsOf(text), [{ field: '(file)', message: 'is UTF-16 or UTF-32 text: a connection file is UTF-8 JSON (save it again as UTF-8)' }]);
+    }
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'clearance-connfile-'));
+    try {
+      const plain = path.join(dir, 'SiteA.json');
+      await fs.writeFile(plain, `\uFEFF${good}`);
+      assert.ok(parseConnectionFile(await readConnectionFileText(plain), plain, { now }).ok);
+      const huge = path.join(dir, 'huge.json');
+      await fs.writeFile(huge, '');
+      await fs.truncate(huge, 3 * 1024 * 1024 * 1024); // a 3 GiB sparse file: never read
+      await assert.rejects(readConnectionFileText(huge), (error: unknown) => {
+        assert.ok(error instanceof ValidationError);
+        assert.deepEqual(error.errors, [{ field: '(file)', message: 'is 3,221,225,472 bytes: a connection file is at most 1,048,576 bytes (1 MiB)' }]);
+        return true;
+      });
+      const wide = path.join(dir, 'wide.json');
+      await fs.writeFile(wide, utf16);
+      await assert.rejects(readConnectionFileText(wide), /\(file\): is UTF-16 or UTF-32 text/);
+      await assert.rejects(readConnectionFileText(dir), /\(file\): is not a file/);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('counts the file limit in UTF-8 bytes, exactly at the limit', () => {
+    const base = toFileText(connectionFile());
+    const padded = (pad: string) => base.replace('"APIKey"', `"Pad": "${pad}",\r\n  "APIKey"`);
+    const atLimit = padded('a'.repeat(1024 * 1024 - Buffer.byteLength(padded(''))));
+    assert.equal(Buffer.byteLength(atLimit), 1024 * 1024);
+    assert.match(messageFor(errorsOf(`${atLimit} `), '(file)'), /^is 1,048,577 bytes/, 'one byte more is refused');
+    const read = parseConnectionFile(atLimit, undefined, { now });
+    assert.ok(read.ok, JSON.stringify(!read.ok && read.errors));
+    // 400 K characters of three bytes each: under the limit in characters, over it in bytes.
+    const wide = base.replace('"APIKey"', `"Pad": "${'€'.repeat(400_000)}",\r\n  "APIKey"`);
+    assert.ok(wide.length < 1024 * 1024);
+    assert.match(messageFor(errorsOf(wide), '(file)'), /^is 1,2\d\d,\d{3} bytes: a connection file is at most 1,048,576 bytes \(1 MiB\)$/);
   });
 
   it('accepts the ids the service and the emulator issue', () => {

@@ -149,6 +149,16 @@ describe('role engine (in-process, local service, real video)', function () {
     assert.match(record?.summary ?? '', /Pending → Canceled.*found the footage elsewhere/);
   });
 
+  it('sees a Pending request canceled at the service at the next poll, long before its lock is due for renewal', async () => {
+    const request = await world.fileRequest({ cameras: [CAMERAS.lobby], fromUtc: world.at(0), toUtc: world.at(5) });
+    await waitFor('the request at the role', () => role.request(request.requestId));
+    await world.client.ok('POST', `${world.emulator.urls.admin}/tenant/${world.emulator.tenantId}/requests/${request.requestId}/cancel`, { reason: 'not needed <b>any more</b>' });
+    // Polls come every 200 ms here; the lock (a lease of minutes) is not renewed for a minute and more.
+    await waitFor('the request Canceled at the role', () => role.request(request.requestId)?.status === 'Canceled', 10_000);
+    const record = role.activities({ types: ['requestStatusChanged'] }).find((r) => r.requestId === request.requestId);
+    assert.match(record?.summary ?? '', /Pending → Canceled \(canceled at the service: not needed <b>any more<\/b>\)/);
+  });
+
   it('backs off while the service is unreachable, then polls normally again', async () => {
     const states: string[] = [];
     const sub = role.onDidChange((e) => {
