@@ -9,18 +9,21 @@
 // the role) holds. Everything lives in one scratch folder, removed at the end;
 // the role and the service are stopped even when a step fails.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { serviceApi } from '../../scripts/service-api.mjs';
 import { httpStatus, launchChromium, startCodeServer, workbenchUrl } from '../../scripts/code-server.mjs';
 import { ROOT } from '../../scripts/vscode-offline.mjs';
+import { scanForSecrets, sessionHashesOf } from './secretScan.mjs';
 import { Workbench } from './workbench.mjs';
 
 export const EMULATOR = path.join(ROOT, 'dist', 'emulator.js');
 export const CLI = path.join(ROOT, 'dist', 'cli.js');
 const SITE_MINUTES = 2;
 /** A site user's display name with markup and a script: the site's directory is input too (see panels.mjs). */
+/** The proxy password the panels set (panels.mjs): the scan at the end looks for it everywhere. */
+export const PROXY_SECRET = 'E2e-Proxy-Secret-77';
 export const HOSTILE_DISPLAY_NAME = `Tom <img src=x onerror="window.__pwned=1;document.title='pwned'"> Brooks <b>bold</b>`;
 
 /** Resolves with the probe's first truthy value; throws naming `what` after `ms`. */
@@ -123,6 +126,7 @@ export function roleLock(site) {
  * @param {{check: Function, shots: string, viewport: {width: number, height: number}, vsix?: string, extensionDir: string, more?: (session: object) => Promise<void>}} o
  */
 export async function runJourney({ check, shots, failures, viewport, vsix, extensionDir, more }) {
+  const startedAt = Date.now();
   const scratch = mkdtempSync(path.join(os.tmpdir(), 'clearance-e2e-journey-'));
   const serviceDir = path.join(scratch, 'service');
   const site = path.join(scratch, 'site');
@@ -454,7 +458,19 @@ export async function runJourney({ check, shots, failures, viewport, vsix, exten
       if (service) writeFileSync(path.join(failures, 'e2e-journey-service.log'), service.output());
       console.log(`     logs: ${path.relative(ROOT, failures)}/e2e-journey-role.log, e2e-journey-service.log`);
     }
-    await check(wb, 'journey 10: the role and the local service stop, and the scratch folder goes', async () => {
+    // The browser's profile, copied while it runs (Playwright deletes it on close), for the scan below.
+    const profileCopy = path.join(scratch, 'browser-profile');
+    if (browser) {
+      for (const name of readdirSync(os.tmpdir()).filter((n) => n.startsWith('playwright_chromiumdev_profile-'))) {
+        const dir = path.join(os.tmpdir(), name);
+        try {
+          if (statSync(dir).mtimeMs >= startedAt) cpSync(dir, path.join(profileCopy, name), { recursive: true, filter: (src) => !/Singleton/.test(src) });
+        } catch (err) {
+          console.log(`     (the browser profile ${dir} could not be copied whole: ${err.message})`);
+        }
+      }
+    }
+    await check(wb, 'journey 10: the role, the workbench and the local service stop', async () => {
       const problems = [];
       const lock = roleLock(site);
       if (lock?.pid && alive(lock.pid)) {
@@ -475,9 +491,28 @@ export async function runJourney({ check, shots, failures, viewport, vsix, exten
         await service.stop();
         if (existsSync(path.join(serviceDir, 'emulator.json'))) problems.push('the service left its runtime file behind');
       }
-      process.off('exit', onExit);
-      rmSync(scratch, { recursive: true, force: true, maxRetries: 3 });
       if (problems.length) throw new Error(problems.join('; '));
     });
+    await check(wb, 'journey 11: security: every file the run wrote (site, role state, workspace, workbench storage, the browser\'s profile, logs) holds no private key, API key, password, proxy password, access token or session token outside its owner-only holders', async () => {
+      if (broken) throw new Error('not run: a step of the journey failed');
+      const stateDir = path.join(site, '.clearance-role');
+      const sessionHashes = sessionHashesOf(path.join(stateDir, 'sessions.jsonl'));
+      if (sessionHashes.size === 0) throw new Error(`no session hashes in ${path.join(stateDir, 'sessions.jsonl')}: the scan could not look for session tokens`);
+      const scan = scanForSecrets({
+        roots: [scratch, ...(server?.userDataDir ? [path.dirname(server.userDataDir)] : [])],
+        skip: [serviceDir],
+        holders: [path.join(stateDir, 'secrets.json'), path.join(site, 'sample-passwords.json'), passwordFile],
+        connectionFile: service.connectionFilePath,
+        passwords,
+        extraSecrets: { 'proxy password': PROXY_SECRET },
+        sessionHashes,
+      });
+      console.log(`     searched ${scan.files} files (${(scan.bytes / 2 ** 20).toFixed(1)} MiB) for ${scan.needles} encodings of secrets, ${scan.tokensChecked} token-like strings hashed against ${sessionHashes.size} session hashes; owner-only holders: ${scan.holders.map((h) => path.relative(scratch, h)).join(', ')}`);
+      if (!existsSync(profileCopy)) throw new Error('the browser\'s profile was not found to search');
+      const problems = [...scan.holderProblems, ...scan.findings];
+      if (problems.length) throw new Error(`${problems.length} finding(s): ${problems.slice(0, 12).join('; ')}`);
+    });
+    process.off('exit', onExit);
+    rmSync(scratch, { recursive: true, force: true, maxRetries: 3 });
   }
 }

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { EMULATOR, HOSTILE_DISPLAY_NAME, node, roleLock, until } from './journey.mjs';
+import { EMULATOR, HOSTILE_DISPLAY_NAME, PROXY_SECRET, node, roleLock, until } from './journey.mjs';
 
 const TITLES = {
   properties: 'Clearance Role Properties',
@@ -20,7 +20,6 @@ const TITLES = {
   request: 'Clearance Video Request',
   activities: 'Clearance Activities Report',
 };
-const PROXY_SECRET = 'E2e-Proxy-Secret-77';
 // Markup, a script and a command link: the panel must show all of it as plain text.
 const HOSTILE_COMMENT = `<img src=x onerror="document.title='pwned'"> <script>document.title='pwned'</script> [x](command:workbench.action.quit)`;
 // More strings from the service: a requester's name and the reason of a cancel at the service.
@@ -594,9 +593,18 @@ export async function runPanels(s) {
       const problems = [];
 
       // The request panel, opened on the canceled request.
-      await wb.runCommand('Clearance: Open Video Request Details');
-      await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Open a video request' }).waitFor({ state: 'visible' });
-      await wb.quickInputBox().fill('zebra-7');
+      // On a busy machine the quick pick may not take the text at once: Escape and once more.
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await wb.runCommand('Clearance: Open Video Request Details');
+          await wb.page.locator('.quick-input-widget .quick-input-title', { hasText: 'Open a video request' }).waitFor({ state: 'visible' });
+          await wb.quickInputBox().fill('zebra-7', { timeout: 10_000 });
+          break;
+        } catch (err) {
+          if (attempt === 2) throw err;
+          await wb.page.keyboard.press('Escape');
+        }
+      }
       await until('one request in the quick pick', async () => (await wb.page.locator('.quick-input-widget .quick-input-list .monaco-list-row').count()) === 1, 10_000);
       await wb.page.keyboard.press('Enter');
       let f = await wb.webviewFrame(TITLES.request);
