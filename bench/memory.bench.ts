@@ -1,6 +1,6 @@
 // Memory of an upload, whatever the file size: the queue streams.
 //
-//   npx tsx bench/memory.bench.ts [--mib 512] [--limit-mib 128]
+//   npx tsx bench/memory.bench.ts [--quick] [--mib 1024] [--limit-mib 64] [--json out.json]
 //
 // Starts the local Clearance service (Azurite behind it) on loopback, makes a
 // sparse file of `mib` MiB in a temp dir, and has the real upload queue (keyv
@@ -13,28 +13,9 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import Keyv from 'keyv';
-import type { ConnectionFile } from '../src/core/clearance/api';
-import { BlobClient } from '../src/core/clearance/blobClient';
-import { DocumentStoreClient } from '../src/core/clearance/documentStore';
-import { ClearanceSession } from '../src/core/clearance/session';
-import { TokenProvider } from '../src/core/clearance/tokenProvider';
-import { FileSecretStore } from '../src/core/config/secretStore';
-import { TokenBucket } from '../src/core/net/bandwidth';
-import { HttpClient } from '../src/core/net/httpClient';
-import { JournalStore } from '../src/core/store/journalStore';
-import { sha256File } from '../src/core/uploads/partUpload';
-import { UploadQueue } from '../src/core/uploads/uploadQueue';
 import { startEmulator } from '../src/emulator/server';
-
-const MiB = 1024 * 1024;
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!(v > 0)) throw new Error(`--${name}: must be a positive number`);
-  return v;
-}
+import { MiB, QUICK, Report, num, runMain, sha256OfFile } from './lib/common';
+import { clientStack, openQueue, readConnection, whenFinished } from './lib/stack';
 
 interface ChildReport {
   state: string;
@@ -47,68 +28,52 @@ interface ChildReport {
 
 /** The role side: runs the queue on the file and reports its own memory as one JSON line. */
 async function child(connectionFile: string, dir: string, mib: number): Promise<void> {
-  const connection = JSON.parse(fs.readFileSync(connectionFile, 'utf8')) as ConnectionFile;
-  const httpClient = await HttpClient.create({ timeoutMs: 600_000 });
-  const journal = new JournalStore({ path: path.join(dir, 'role', 'state', 'queue.journal') });
+  const stack = await clientStack(readConnection(connectionFile));
   try {
-    const session = new ClearanceSession(httpClient, new TokenProvider(httpClient, TokenProvider.tokenUrlFor(connection.SecurityTokenServiceBaseAddresses[0]), async () => connection));
-    const documents = DocumentStoreClient.forConnection(session, connection);
-    const queue = await UploadQueue.open({
-      store: new Keyv({ store: journal, namespace: 'uploads' }),
-      secrets: new FileSecretStore(path.join(dir, 'role', 'secrets', 'secrets.json')),
-      evidence: documents,
-      blobs: new BlobClient(httpClient),
-      limiter: new TokenBucket(1000),
-      archiveFolder: path.join(dir, 'role', 'archive'),
-      throttling: false,
-    });
-    const id = queue.newJobId();
-    fs.mkdirSync(queue.stagingFolder(id), { recursive: true });
-    const file = path.join(queue.stagingFolder(id), 'large.mp4');
+    const q = await openQueue(stack, path.join(dir, 'role'));
+    const id = q.queue.newJobId();
+    fs.mkdirSync(q.queue.stagingFolder(id), { recursive: true });
+    const file = path.join(q.queue.stagingFolder(id), 'large.mp4');
     const bytes = mib * MiB;
     // Sparse: no disk used, and nothing of it in this process's memory.
     fs.closeSync(fs.openSync(file, 'w'));
     fs.truncateSync(file, bytes);
-    const sha256 = await sha256File(file);
+    const sha256 = await sha256OfFile(file);
 
     global.gc?.();
     const baselineRss = process.memoryUsage().rss;
     let peakRss = baselineRss;
     const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
     const t0 = Date.now();
-    const finished = new Promise<{ state: string; error?: string }>((resolve) => {
-      queue.onDidChange((e) => {
-        if (e.kind === 'finished' && e.job.id === id) resolve({ state: e.job.state, ...(e.job.error ? { error: e.job.error } : {}) });
-      });
-    });
-    await queue.enqueue({
+    const finished = whenFinished(q.queue, id);
+    await q.queue.enqueue({
       id,
       title: 'Memory bench',
       evidence: { name: 'Memory bench' },
       caseTarget: { kind: 'none' },
       parts: [{ file, name: 'large.mp4', mimeType: 'video/mp4', bytes, sha256 }],
     });
-    queue.start();
+    q.queue.start();
     const outcome = await finished;
     clearInterval(sampler);
     peakRss = Math.max(peakRss, process.memoryUsage().rss);
-    await queue.stop();
-    queue.dispose();
+    await q.close();
     const report: ChildReport = { ...outcome, bytes, seconds: (Date.now() - t0) / 1000, baselineRss, peakRss };
     process.stdout.write(`${JSON.stringify(report)}\n`);
   } finally {
-    httpClient.close();
-    await journal.disconnect();
+    stack.http.close();
   }
 }
 
 async function main(): Promise<number> {
-  const mib = arg('mib', 512);
-  const limitMib = arg('limit-mib', 128);
+  const mib = num('mib', QUICK ? 128 : 1024);
+  const limitMib = num('limit-mib', 64);
+  const r = new Report('memory', 'Memory of one large upload');
+  r.setup = `one ${mib} MiB file (sparse), encryption on, throttling off, the queue in a process of its own; RSS sampled every 20 ms`;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'memory-bench-'));
   const emulator = await startEmulator({ location: path.join(dir, 'service'), log: () => undefined });
   try {
-    console.log(`file ${mib} MiB (sparse), encrypted, throttling off; limit ${limitMib} MiB of RSS growth`);
+    console.log(r.setup);
     const proc = spawn(process.execPath, ['--import', 'tsx', '--expose-gc', __filename, '--child', emulator.connectionFilePath, dir, String(mib)], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
@@ -121,20 +86,16 @@ async function main(): Promise<number> {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
     }
     if (code !== 0) throw new Error(`the uploading process ended with ${String(code)}`);
-    const r = JSON.parse(out.trim().split('\n').pop()!) as ChildReport;
-    const growth = (r.peakRss - r.baselineRss) / MiB;
-    const rows: [string, string][] = [
-      ['upload', `${r.state} in ${r.seconds.toFixed(1)} s (${(r.bytes / MiB / r.seconds).toFixed(1)} MiB/s)${r.error ? `: ${r.error}` : ''}`],
-      ['RSS before the upload', `${(r.baselineRss / MiB).toFixed(1)} MiB`],
-      ['peak RSS during it', `${(r.peakRss / MiB).toFixed(1)} MiB`],
-      ['peak growth', `${growth.toFixed(1)} MiB (limit ${limitMib} MiB)`],
-    ];
-    for (const [k, v] of rows) console.log(`${k.padEnd(24)} ${v}`);
-    const failures: string[] = [];
-    if (r.state !== 'completed') failures.push(`the upload ended ${r.state}`);
-    if (growth > limitMib) failures.push(`RSS grew by ${growth.toFixed(1)} MiB (> ${limitMib} MiB)`);
-    console.log(failures.length ? `FAIL: ${failures.join('; ')}` : 'PASS');
-    return failures.length ? 1 : 0;
+    const c = JSON.parse(out.trim().split('\n').pop()!) as ChildReport;
+    const growth = (c.peakRss - c.baselineRss) / MiB;
+    r.row(`upload of ${mib} MiB`, `${c.state} in ${c.seconds.toFixed(1)} s (${(c.bytes / 1e6 / c.seconds).toFixed(1)} MB/s)${c.error ? `: ${c.error}` : ''}`, {
+      target: 'completed',
+      pass: c.state === 'completed',
+    });
+    r.row('RSS before the upload', `${(c.baselineRss / MiB).toFixed(1)} MiB`);
+    r.row('peak RSS during it', `${(c.peakRss / MiB).toFixed(1)} MiB`);
+    r.row('peak RSS growth', `${growth.toFixed(1)} MiB`, { target: `≤ ${limitMib} MiB`, pass: growth <= limitMib });
+    return r.finish();
   } finally {
     await emulator.stop();
     fs.rmSync(dir, { recursive: true, force: true });
@@ -144,19 +105,11 @@ async function main(): Promise<number> {
 const childAt = process.argv.indexOf('--child');
 if (childAt >= 0) {
   const [connectionFile, dir, mib] = process.argv.slice(childAt + 1);
-  child(connectionFile, dir, Number(mib)).then(
+  child(connectionFile!, dir!, Number(mib)).then(
     () => process.exit(0),
     (err: unknown) => {
       console.error(err instanceof Error ? err.stack : err);
       process.exit(2);
     },
   );
-} else {
-  main().then(
-    (code) => process.exit(code),
-    (err: unknown) => {
-      console.error(err instanceof Error ? err.stack : err);
-      process.exit(2);
-    },
-  );
-}
+} else runMain(main);

@@ -1,0 +1,204 @@
+// Upload throughput of the role's queue, throttling off, against its peers on
+// the same files in the same run, against the local service on loopback (its
+// blob gateway with Azurite behind it), and into a sink that discards bytes.
+//
+//   npx tsx bench/throughput.bench.ts [--quick] [--mib 512] [--five-mib 100] [--rounds 3] [--json out.json]
+//
+// Contenders, each in a child process of its own (its RSS is its own):
+//   engine-plain  the real UploadQueue (keyv over a JournalStore), an account with encryption off
+//   engine-enc    the same, an account with encryption on (the default)
+//   sdk           @azure/storage-blob BlockBlobClient.uploadFile, its default options
+//   curl          curl -T to the SAS URL (one Put Blob)
+//   engine-5 / sdk-5  five files at once (one job of five parts; five uploadFile)
+// A round runs every contender once, in alternating order (reversed every other
+// round), so that a noisy neighbour hits them alike; the medians over the rounds
+// and their spread are reported, and the ratios of the medians against the
+// targets. Time runs from the contender's start to the blob's commit (Put Block
+// List or Put Blob answered); the service's own check after it is not counted.
+// The sink rounds send the single file to a loopback server that reads and
+// discards every body (answering as the blob store does): the client side's
+// own ceiling, nothing of Azurite in it.
+import { spawn } from 'node:child_process';
+import * as crypto from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { BlockBlobClient } from '@azure/storage-blob';
+import { startEmulator } from '../src/emulator/server';
+import { MiB, QUICK, Report, median, num, runMain, spread, writeRandomFile } from './lib/common';
+import { startBlobSink } from './lib/loopback';
+import { azuriteOf, clientStack, deleteAllBlobs, openQueue, readConnection, reroute, routedEvidence, stageLinked, whenFinished } from './lib/stack';
+
+type Kind = 'engine-plain' | 'engine-enc' | 'sdk' | 'curl' | 'engine-5' | 'sdk-5';
+
+interface ChildArgs {
+  kind: Kind;
+  connectionFile: string;
+  dir: string;
+  files: string[];
+  /** Base URL of the sink, replacing the upload URIs' origin. */
+  sink?: string;
+}
+
+interface ChildReport {
+  bytes: number;
+  seconds: number;
+  state?: string;
+  error?: string;
+  rssGrowthMiB: number;
+}
+
+async function child(a: ChildArgs): Promise<void> {
+  const stack = await clientStack(readConnection(a.connectionFile));
+  const bytes = a.files.reduce((n, f) => n + fs.statSync(f).size, 0);
+  const baseRss = process.memoryUsage().rss;
+  let peakRss = baseRss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+  const report = (seconds: number, extra: Partial<ChildReport> = {}) => {
+    clearInterval(sampler);
+    const r: ChildReport = { bytes, seconds, rssGrowthMiB: (peakRss - baseRss) / MiB, ...extra };
+    process.stdout.write(`${JSON.stringify(r)}\n`);
+  };
+  try {
+    if (!a.kind.startsWith('engine')) {
+      const ev = await stack.documents.createEvidence({ idempotencyKey: crypto.randomUUID(), name: 'bench' });
+      const uris: string[] = [];
+      for (const f of a.files) {
+        const r = await stack.documents.createResource(ev.evidenceId, { idempotencyKey: crypto.randomUUID(), name: path.basename(f), mimeType: 'video/mp4' });
+        uris.push(reroute(r.uploadUri, a.sink));
+      }
+      const t0 = performance.now();
+      if (a.kind === 'curl') {
+        await new Promise<void>((resolve, reject) => {
+          const p = spawn('/usr/bin/curl', ['-sS', '-f', '-o', '/dev/null', '-T', a.files[0]!, '-H', 'x-ms-blob-type: BlockBlob', '-H', 'x-ms-version: 2025-01-05', uris[0]!], {
+            stdio: ['ignore', 'ignore', 'inherit'],
+          });
+          p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`curl exited ${code}`))));
+        });
+      } else {
+        await Promise.all(a.files.map((f, i) => new BlockBlobClient(uris[i]!).uploadFile(f)));
+      }
+      report((performance.now() - t0) / 1000);
+      return;
+    }
+    let committed = 0;
+    let committedAt = 0;
+    const evidence = routedEvidence(stack.documents, {
+      ...(a.sink ? { via: a.sink, sink: true } : {}),
+      onCommit: () => {
+        if (++committed === a.files.length) committedAt = performance.now();
+      },
+    });
+    const q = await openQueue(stack, a.dir, { evidence });
+    const id = q.queue.newJobId();
+    const parts = stageLinked(q.queue, id, a.files);
+    const done = whenFinished(q.queue, id);
+    await q.queue.enqueue({ id, title: 'bench', evidence: { name: 'bench' }, caseTarget: { kind: 'none' }, parts });
+    const t0 = performance.now();
+    q.queue.start();
+    const outcome = await done;
+    report(((committedAt || performance.now()) - t0) / 1000, outcome);
+    await q.close();
+  } finally {
+    stack.http.close();
+  }
+}
+
+function runChild(a: ChildArgs): Promise<ChildReport> {
+  const proc = spawn(process.execPath, ['--import', 'tsx', __filename, '--child', JSON.stringify(a)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    proc.once('exit', (code) => {
+      if (code !== 0) return reject(new Error(`${a.kind} ended with ${String(code)}`));
+      resolve(JSON.parse(out.trim().split('\n').pop()!) as ChildReport);
+    });
+  });
+}
+
+async function main(): Promise<number> {
+  const mib = num('mib', QUICK ? 64 : 512);
+  const fiveMib = num('five-mib', QUICK ? 16 : 100);
+  const rounds = num('rounds', QUICK ? 1 : 3);
+  const sinkRounds = num('sink-rounds', QUICK ? 1 : 3);
+  const r = new Report('throughput', 'Throughput, throttling off');
+  r.setup = `one ${mib} MiB file and five ${fiveMib} MiB files (random bytes), ${rounds} round(s) against the local service (blob gateway + Azurite), ${sinkRounds} into the sink; peers: uploadFile of @azure/storage-blob (default options), curl -T (one Put Blob)`;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-throughput-'));
+  const emulator = await startEmulator({ location: path.join(dir, 'service'), log: () => undefined });
+  const azurite = azuriteOf(emulator);
+  const sink = await startBlobSink();
+  try {
+    const plainFile = path.join(dir, 'plain.json');
+    fs.writeFileSync(plainFile, JSON.stringify(await emulator.createIntegration({ name: 'Bench-Plain', disableEncryption: true })));
+    const big = path.join(dir, 'big.bin');
+    writeRandomFile(big, mib * MiB);
+    const five = Array.from({ length: 5 }, (_, i) => {
+      const f = path.join(dir, `five${i}.bin`);
+      writeRandomFile(f, fiveMib * MiB);
+      return f;
+    });
+    console.log(r.setup);
+    const rates = new Map<string, number[]>();
+    const rss = new Map<string, number>();
+    let n = 0;
+    const run = async (kind: Kind, into: 'service' | 'sink', round: number) => {
+      const childDir = path.join(dir, `run${n++}`);
+      fs.mkdirSync(childDir);
+      const res = await runChild({
+        kind,
+        connectionFile: kind === 'engine-enc' ? emulator.connectionFilePath : plainFile,
+        dir: childDir,
+        files: kind.endsWith('-5') ? five : [big],
+        ...(into === 'sink' ? { sink: sink.url } : {}),
+      });
+      if (res.state && res.state !== 'completed') throw new Error(`${kind}: ${res.state} ${res.error ?? ''}`);
+      const key = `${kind}${into === 'sink' ? ' → sink' : ''}`;
+      const rate = res.bytes / 1e6 / res.seconds;
+      rates.set(key, [...(rates.get(key) ?? []), rate]);
+      rss.set(key, Math.max(rss.get(key) ?? 0, res.rssGrowthMiB));
+      console.log(`  round ${round + 1} ${key.padEnd(20)} ${rate.toFixed(1).padStart(7)} MB/s  (${res.seconds.toFixed(2)} s, RSS +${res.rssGrowthMiB.toFixed(0)} MiB)`);
+      fs.rmSync(childDir, { recursive: true, force: true });
+      await deleteAllBlobs(azurite);
+    };
+    const order: Kind[] = ['engine-plain', 'sdk', 'curl', 'engine-enc', 'engine-5', 'sdk-5'];
+    for (let round = 0; round < rounds; round++) for (const k of round % 2 ? [...order].reverse() : order) await run(k, 'service', round);
+    const sinkOrder: Kind[] = ['engine-plain', 'sdk', 'curl', 'engine-enc'];
+    for (let round = 0; round < sinkRounds; round++) for (const k of round % 2 ? [...sinkOrder].reverse() : sinkOrder) await run(k, 'sink', round);
+
+    const rate = (k: string) => median(rates.get(k) ?? []);
+    for (const [k, xs] of rates) r.row(`${k}: MB/s, median (min–max)`, `${spread(xs)} MB/s, peak RSS +${rss.get(k)!.toFixed(0)} MiB`);
+    const ratio = (label: string, a: string, b: string, min: number) => {
+      const x = rate(a) / rate(b);
+      r.row(label, `${rate(a).toFixed(1)} / ${rate(b).toFixed(1)} MB/s`, { target: `≥ ${min.toFixed(2)}×`, pass: x >= min, ratio: x });
+    };
+    ratio('without encryption vs uploadFile', 'engine-plain', 'sdk', 1.0);
+    ratio('without encryption vs curl -T', 'engine-plain', 'curl', 0.9);
+    ratio('with encryption vs uploadFile', 'engine-enc', 'sdk', 0.85);
+    ratio('five files at once vs five uploadFile at once', 'engine-5', 'sdk-5', 1.0);
+    const sinkRatio = (label: string, a: string, b: string) => {
+      const x = rate(a) / rate(b);
+      r.row(label, `${rate(a).toFixed(1)} / ${rate(b).toFixed(1)} MB/s`, { ratio: x });
+    };
+    sinkRatio('into the sink: without encryption vs uploadFile', 'engine-plain → sink', 'sdk → sink');
+    sinkRatio('into the sink: with encryption vs uploadFile', 'engine-enc → sink', 'sdk → sink');
+    sinkRatio('service vs sink, engine without encryption', 'engine-plain', 'engine-plain → sink');
+    r.note(`${os.availableParallelism?.() ?? os.cpus().length} cores shared by the contender, the service's gateway and Azurite (and the sink); MB = 10^6 bytes`);
+    return r.finish();
+  } finally {
+    await sink.close();
+    await emulator.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const childAt = process.argv.indexOf('--child');
+if (childAt >= 0) {
+  child(JSON.parse(process.argv[childAt + 1]!) as ChildArgs).then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error(err instanceof Error ? err.stack : err);
+      process.exit(2);
+    },
+  );
+} else runMain(main);
