@@ -135,7 +135,8 @@ export class BlobGateway {
     this.service = new BlobServiceClient(`${azuriteUrl}/${DEV_ACCOUNT}`, this.credential);
   }
 
-  static async start(options: { location: string; host: string; faults: FaultPlan; log: (m: string) => void }): Promise<BlobGateway> {
+  /** `port`: the front's port (0: any free one), e.g. the previous run's, so upload URIs handed out before a restart still work. */
+  static async start(options: { location: string; host: string; port?: number; faults: FaultPlan; log: (m: string) => void }): Promise<BlobGateway> {
     const { child, url } = await startAzurite(options.location, '127.0.0.1', options.log);
     const target = new URL(url);
     const stats = new BlobPutCounter();
@@ -143,11 +144,22 @@ export class BlobGateway {
       forward(req, res, target, options.faults, stats).catch(() => res.destroy());
     });
     proxy.on('clientError', (_err, socket) => socket.destroy());
-    try {
-      await new Promise<void>((resolve, reject) => {
+    const listenOn = (port: number) =>
+      new Promise<void>((resolve, reject) => {
         proxy.once('error', reject);
-        proxy.listen(0, options.host, () => resolve());
+        proxy.listen(port, options.host, () => {
+          proxy.off('error', reject);
+          resolve();
+        });
       });
+    try {
+      if (options.port) {
+        try {
+          await listenOn(options.port);
+        } catch {
+          await listenOn(0); // taken meanwhile: URIs of the previous run go stale, as after a move
+        }
+      } else await listenOn(0);
     } catch (err) {
       await killAndWait(child);
       throw err;

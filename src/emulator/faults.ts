@@ -69,6 +69,8 @@ function matches(pattern: string, route: string): boolean {
 
 export class FaultPlan {
   private faults: Fault[] = [];
+  /** Requests seen per route (every request asks the plan, faults or not): how a test counts retries. */
+  private seen = new Map<string, number>();
 
   add(spec: FaultSpec): Fault {
     const fault: Fault = { ...spec, id: randomUUID(), fired: 0 };
@@ -90,12 +92,22 @@ export class FaultPlan {
     this.faults = [];
   }
 
+  /** Requests seen per route name since the start (or the last resetRequestCounts). */
+  requestCounts(): Record<string, number> {
+    return Object.fromEntries(this.seen);
+  }
+
+  resetRequestCounts(): void {
+    this.seen.clear();
+  }
+
   /**
    * The faults that fire for one request of `route`: every matching latency
    * fault, then at most one fault of the other kinds accepted here. Each one
    * returned uses up one of its count.
    */
   take(route: string, kinds: readonly FaultKind[]): Fault[] {
+    this.seen.set(route, (this.seen.get(route) ?? 0) + 1);
     const fired: Fault[] = [];
     let terminal = false;
     for (const f of this.faults) {

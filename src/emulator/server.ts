@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import * as path from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { ConnectionFile, EncryptionKeyResponse } from '../core/clearance/api';
+import type { BlobPutsResponse, ConnectionFile, EncryptionKeyResponse } from '../core/clearance/api';
 import {
   Accounts,
   DEFAULT_INTEGRATION_NAME,
@@ -84,6 +84,8 @@ export interface RunningEmulator {
   connectionFilePath: string;
   tenantId: string;
   faults: FaultPlan;
+  /** What the blob front received per blob since the last reset (as GET /admin/api/v1/blob/puts); readable after stop(). */
+  blobPuts(): BlobPutsResponse;
   /** Azurite's own URL and the dev account, for service-side reads in tests. */
   blob: { azuriteUrl: string; account: string; accountKey: string };
   /** Creates another integration and answers its connection file (not written to disk). */
@@ -175,6 +177,8 @@ async function listen(server: http.Server, host: string, port: number): Promise<
 
 interface ServiceState {
   lastPort: number;
+  /** The blob front's port, kept across restarts like the service's own. */
+  lastBlobPort?: number;
 }
 
 /** Opens the metadata of `location` and its collections. */
@@ -292,7 +296,8 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const tokens = new TokenService(accounts, s.stsKeys, s.usedAssertions, clock, options.tokenLifetimeSeconds ?? 3600);
     await tokens.init();
 
-    const blobs = await BlobGateway.start({ location, host, faults, log });
+    const previousBlobPort = s.service.get('state')?.lastBlobPort;
+    const blobs = await BlobGateway.start({ location, host, port: options.port === 0 || options.port === undefined ? previousBlobPort : 0, faults, log });
     started.push('stopping Azurite and the blob gateway', () => blobs.stop());
     const idempotency = new IdempotencyKeys(s.idempotency, clock);
     const documents = new DocumentStore({ accounts, evidence: s.evidence, resources: s.resources, cases: s.cases, blobs, idempotency, clock, log });
@@ -561,7 +566,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const addr = server.address() as AddressInfo;
     const hostPart = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     baseUrl = `http://${hostPart}:${addr.port}`;
-    await s.service.put('state', { lastPort: addr.port });
+    await s.service.put('state', { lastPort: addr.port, lastBlobPort: Number(new URL(blobs.publicUrl).port) });
 
     // The default account: one tenant and one ready connection file.
     const addresses = serviceAddresses(baseUrl);
@@ -618,6 +623,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
       connectionFilePath: defaultFile,
       tenantId: DEFAULT_TENANT_ID,
       faults,
+      blobPuts: () => blobs.stats.puts(),
       blob: { azuriteUrl: blobs.azuriteUrl, account: 'devstoreaccount1', accountKey: DEV_ACCOUNT_KEY },
       createIntegration: async (o) => {
         if (o.tenantId !== undefined && !TENANT_ID.test(o.tenantId)) throw new Error('tenantId: invalid');
