@@ -8,8 +8,10 @@ import type { BlobStore, BlockList, PutBlockOptions } from '../uploads/ports';
 
 /** A version Azurite 3.35 and the cloud both accept. */
 export const BLOB_API_VERSION = '2025-01-05';
-/** The body leaves in chunks this big, so throttling and progress stay smooth. */
+/** The body leaves in chunks this big (unless the caller asks otherwise), so throttling and progress stay smooth. */
 export const BLOB_CHUNK_BYTES = 16 * 1024;
+/** Chunks of a body that no limiter meters: few writes, progress still several times a block. */
+export const BLOB_UNMETERED_CHUNK_BYTES = 512 * 1024;
 
 const withQuery = (uri: string, query: string) => `${uri}${uri.includes('?') ? '&' : '?'}${query}`;
 
@@ -21,12 +23,12 @@ export class BlobClient implements BlobStore {
   constructor(private readonly http: HttpClient) {}
 
   async putBlock(uri: string, blockId: string, data: Buffer, opts: PutBlockOptions = {}): Promise<void> {
-    const md5 = createHash('md5').update(data).digest('base64');
+    const md5 = opts.contentMd5 ?? createHash('md5').update(data).digest('base64');
     await this.http.request(withQuery(uri, `comp=block&blockid=${encodeURIComponent(blockId)}`), {
       method: 'PUT',
       headers: { 'x-ms-version': BLOB_API_VERSION, 'Content-MD5': md5 },
       // A factory: a retry sends the block again from its first byte.
-      body: () => Readable.from(chunks(data, opts), { objectMode: false, highWaterMark: BLOB_CHUNK_BYTES }),
+      body: () => new BlockBody(data, opts),
       contentLength: data.length,
       signal: opts.signal,
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
@@ -68,11 +70,60 @@ export class BlobClient implements BlobStore {
   }
 }
 
-async function* chunks(data: Buffer, opts: PutBlockOptions): AsyncGenerator<Buffer> {
-  for (let offset = 0; offset < data.length; offset += BLOB_CHUNK_BYTES) {
-    const chunk = data.subarray(offset, Math.min(offset + BLOB_CHUNK_BYTES, data.length));
-    if (opts.beforeBytes) await opts.beforeBytes(chunk.length);
-    opts.onBytes?.(chunk.length);
-    yield chunk;
+/**
+ * The body of one Put Block: views of `data` (no copy), chunk by chunk. Before
+ * each chunk `beforeBytes` may hold it back (the limiter); a chunk that nothing
+ * holds back leaves in the same turn, so an unthrottled block costs no promise per chunk.
+ */
+class BlockBody extends Readable {
+  private offset = 0;
+  private waiting = false;
+
+  constructor(
+    private readonly data: Buffer,
+    private readonly opts: PutBlockOptions,
+  ) {
+    super({ highWaterMark: BLOB_CHUNK_BYTES });
+  }
+
+  override _read(): void {
+    if (this.waiting) return;
+    while (this.offset < this.data.length) {
+      const size = Math.max(1, Math.min(this.opts.chunkBytes?.() ?? BLOB_CHUNK_BYTES, this.data.length - this.offset));
+      let gate: Promise<void> | undefined;
+      try {
+        gate = this.opts.beforeBytes?.(size);
+      } catch (err) {
+        this.destroy(err as Error);
+        return;
+      }
+      if (gate) {
+        this.waiting = true;
+        gate.then(
+          () => {
+            this.waiting = false;
+            if (this.destroyed) return;
+            if (this.pushChunk(size)) this._read();
+          },
+          (err: unknown) => this.destroy(err instanceof Error ? err : new Error(String(err))),
+        );
+        return;
+      }
+      if (!this.pushChunk(size)) return;
+    }
+    this.push(null);
+  }
+
+  /** Pushes the next `size` bytes; false when the reader wants no more for now. */
+  private pushChunk(size: number): boolean {
+    const chunk = this.data.subarray(this.offset, this.offset + size);
+    this.offset += size;
+    this.opts.onBytes?.(size);
+    const more = this.push(chunk);
+    if (this.offset >= this.data.length) {
+      this.push(null);
+      return false;
+    }
+    return more;
   }
 }

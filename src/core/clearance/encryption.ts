@@ -161,6 +161,29 @@ export class BlobEncryptStream extends Transform {
   }
 }
 
+/**
+ * Encrypts one block of the blob on its own: AES-256-CBC from `chainingValue`
+ * (the IV for the first block, else the last 16 ciphertext bytes of the block
+ * before it), with PKCS7 padding only on the `final` block. Blocks encrypted one
+ * after the other this way are, end to end, exactly the ciphertext of one
+ * BlobEncryptStream pass: CBC carries nothing from block to block but the
+ * chaining value. A block that is not final must be a whole number of cipher
+ * blocks; its ciphertext is as long as `plain`, the final one 1–16 bytes longer.
+ */
+export function encryptBlock(contentKey: Buffer, chainingValue: Buffer, plain: Uint8Array, final: boolean): Buffer {
+  if (contentKey.length !== CONTENT_KEY_SIZE) throw new Error(`contentKey: must be ${CONTENT_KEY_SIZE} bytes`);
+  if (chainingValue.length !== CIPHER_BLOCK_SIZE) throw new Error(`chainingValue: must be ${CIPHER_BLOCK_SIZE} bytes`);
+  if (!final && plain.length % CIPHER_BLOCK_SIZE !== 0) throw new Error(`plain: a block that is not the last must be a multiple of ${CIPHER_BLOCK_SIZE} bytes`);
+  const cipher = crypto.createCipheriv('aes-256-cbc', contentKey, chainingValue);
+  if (!final) {
+    cipher.setAutoPadding(false);
+    return cipher.update(plain);
+  }
+  const body = cipher.update(plain);
+  const tail = cipher.final();
+  return body.length === 0 ? tail : Buffer.concat([body, tail], body.length + tail.length);
+}
+
 export interface BlobEncryptorOptions {
   /** The account's public encryption key (from the key store). */
   publicKey: PublicKeyInput;

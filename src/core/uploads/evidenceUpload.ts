@@ -3,8 +3,11 @@
 // partUpload, in parallel where throttling allows), then the evidence is
 // completed. Each step is saved once acknowledged. Evidence that the service
 // purged (incomplete for 24 h, or its upload URI refused) is started over once per run.
+import { BLOB_CHUNK_BYTES, BLOB_UNMETERED_CHUNK_BYTES } from '../clearance/blobClient';
 import type { SecretStore } from '../config/secretStore';
 import { ServiceError } from '../net/errors';
+import type { BlockCrypto } from './blockCrypto';
+import { MAX_BLOCKS_IN_FLIGHT, throttledBlockBytes, type BlockBudget } from './blockPipeline';
 import { forgetPartSecrets, resetPart, uploadPart, UploadUriRejected, type PartUploadDeps } from './partUpload';
 import type { BandwidthLimiter, BlobStore, EvidenceService } from './ports';
 import { MAX_PARALLEL_PARTS, PartPool, PartYield } from './slots';
@@ -22,11 +25,15 @@ export interface EvidenceUploadDeps {
   save(job: UploadJob): Promise<void>;
   /** The job changed in a way the console shows (evidence created, a part completed, completing). */
   changed(job: UploadJob): void;
-  /** Bytes on the wire, for rate and progress (not durable). */
-  onBytes(job: UploadJob, part: UploadPart, n: number): void;
+  /** Bytes of a block on the wire, for rate and progress (not durable). */
+  onBytes(job: UploadJob, part: UploadPart, n: number, block: number): void;
   /** A block was acknowledged (or a Put Block failed). */
-  onBlockSettled(job: UploadJob, part: UploadPart): void;
+  onBlockSettled(job: UploadJob, part: UploadPart, block: number): void;
   onWarning(message: string): void;
+  /** Block buffers shared by every upload (bounds the memory of all blocks in flight). */
+  budget?: BlockBudget;
+  /** Encrypts and hashes blocks (off the main thread). */
+  crypto?: BlockCrypto;
 }
 
 /** The service no longer has the evidence (purged after 24 h incomplete): the job starts over. */
@@ -178,8 +185,15 @@ export class EvidenceUpload {
       secrets,
       blobs: this.limitedBlobs(),
       save: () => this.deps.save(job),
-      onBytes: (part, n) => this.deps.onBytes(job, part, n),
-      onBlockSettled: (part) => this.deps.onBlockSettled(job, part),
+      onBytes: (part, n, block) => this.deps.onBytes(job, part, n, block),
+      onBlockSettled: (part, block) => this.deps.onBlockSettled(job, part, block),
+      // Throttled: one block at a time, about a second at the cap (a crash sends little again); else several at once.
+      pace: (part) =>
+        this.deps.isThrottled()
+          ? { inFlight: 1, blockBytes: throttledBlockBytes(limiter.rateBytesPerSecond, part.blockSize) }
+          : { inFlight: MAX_BLOCKS_IN_FLIGHT },
+      ...(this.deps.budget ? { budget: this.deps.budget } : {}),
+      ...(this.deps.crypto ? { crypto: this.deps.crypto } : {}),
       blockTimeoutMs: (bytes) => {
         const rate = limiter.rateBytesPerSecond;
         if (this.deps.isThrottled() && rate !== undefined && Number.isFinite(rate) && rate > 0) return 60_000 + Math.ceil((2 * bytes * 1000) / rate);
@@ -197,10 +211,13 @@ export class EvidenceUpload {
       putBlock: (uri, id, data, opts) =>
         blobs.putBlock(uri, id, data, {
           ...opts,
-          // Checked per chunk: turning throttling on or off applies at once.
-          beforeBytes: async (n: number) => {
-            await opts.beforeBytes?.(n);
-            if (this.deps.isThrottled()) await limiter.take(n, opts.signal);
+          // Checked per chunk: turning throttling on or off applies at once. Unthrottled
+          // chunks are large and leave without a wait.
+          chunkBytes: () => (this.deps.isThrottled() ? BLOB_CHUNK_BYTES : (opts.chunkBytes?.() ?? BLOB_UNMETERED_CHUNK_BYTES)),
+          beforeBytes: (n: number) => {
+            const take = () => (this.deps.isThrottled() ? limiter.take(n, opts.signal) : undefined);
+            const outer = opts.beforeBytes?.(n);
+            return outer ? outer.then(take) : take();
           },
         }),
     };

@@ -5,13 +5,15 @@
 import type Keyv from 'keyv';
 import type { SecretStore } from '../config/secretStore';
 import { uploadUriSecret } from './partUpload';
-import type { UploadJob, UploadPart } from './uploadJob';
+import { cipherLength, PART_LAYOUT, type UploadJob, type UploadPart } from './uploadJob';
 
 const INDEX_KEY = 'jobs';
 const jobKey = (id: string) => `job:${id}`;
 
 export class JobStore {
   private readonly saving = new Map<string, Promise<void>>();
+  /** Per job, the save that has not copied the job yet. */
+  private readonly waiting = new Map<string, Promise<void>>();
   private indexWrite: Promise<unknown> = Promise.resolve();
 
   constructor(
@@ -32,18 +34,29 @@ export class JobStore {
       const job = (await this.store.get(jobKey(id))) as UploadJob | undefined;
       if (!job) continue;
       if (job.state === 'uploading' || job.state === 'completing') job.state = 'queued';
-      if (await moveUploadUrisToSecrets(job, this.secrets)) await this.store.set(jobKey(id), job);
+      const moved = await moveUploadUrisToSecrets(job, this.secrets);
+      if (migratePartLayout(job) || moved) await this.store.set(jobKey(id), job);
       jobs.push(job);
     }
     return jobs;
   }
 
-  /** Saves are chained per job, so the store always ends with the latest state. */
+  /**
+   * Saves are chained per job, so the store always ends with the latest state. A
+   * save asked for while another of the same job waits its turn shares that one: it
+   * has not copied the job yet, so it writes this change too (several blocks
+   * acknowledged at once cost one write).
+   */
   save(job: UploadJob): Promise<void> {
+    const waiting = this.waiting.get(job.id);
+    if (waiting) return waiting;
     const previous = this.saving.get(job.id) ?? Promise.resolve();
     const next = previous.then(async () => {
+      // The copy is taken now: a change after this line needs a save of its own.
+      this.waiting.delete(job.id);
       if (!(await this.store.set(jobKey(job.id), structuredClone(job)))) throw new Error(`Could not save upload ${job.id}.`);
     });
+    this.waiting.set(job.id, next);
     this.saving.set(job.id, next.catch(() => undefined));
     return next;
   }
@@ -81,4 +94,24 @@ async function moveUploadUrisToSecrets(job: UploadJob, secrets: SecretStore): Pr
     moved = true;
   }
   return moved;
+}
+
+/**
+ * Layout 1 (records of older versions) had blocks of blockSize bytes only, and
+ * placed the next block at blocksCommitted × blockSize. Layout 2 places it at
+ * bytesSent, the acknowledged prefix's size, as blocks may differ in size: the
+ * same number for a layout-1 record, recomputed here from the facts that layout
+ * placed blocks by. Nothing past the prefix was acknowledged in layout 1.
+ */
+export function migratePartLayout(job: UploadJob): boolean {
+  let changed = false;
+  for (const part of job.parts) {
+    if (part.layout === PART_LAYOUT) continue;
+    const cipherBytes = cipherLength(part.bytes, part.encryption !== undefined);
+    part.bytesSent = Math.min(part.blocksCommitted * part.blockSize, cipherBytes);
+    delete part.blocksAhead;
+    part.layout = PART_LAYOUT;
+    changed = true;
+  }
+  return changed;
 }

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { ExportPart } from '../site/model';
-import type { CaseTarget, UploadJob, UploadPart } from './uploadJob';
+import { PART_LAYOUT, type CaseTarget, type UploadJob, type UploadPart } from './uploadJob';
 
 export const DEFAULT_BLOCK_SIZE = 4 * 1024 * 1024;
 /** The role sends 4–8 MiB blocks; smaller ones (down to 64 KiB) only where a test asks for them. */
@@ -147,6 +147,7 @@ export function toUploadJob(id: string, input: NewUploadJob, createdAt: string, 
       blocksCommitted: 0,
       blockSize,
       bytesSent: 0,
+      layout: PART_LAYOUT,
     })),
     state: 'queued',
     attempts: 0,

@@ -1,34 +1,20 @@
 // Uploads one part (one staged file) as one resource: encrypt, Put Block by
-// block, Put Block List, complete. Every acknowledged step is saved before the
-// next one starts, so a crash resumes from the last committed block.
+// block (several at once, see blockPipeline), Put Block List, complete. Every
+// acknowledged step is saved, so a crash resumes with the blocks that were not acknowledged.
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import type { Readable } from 'node:stream';
-import {
-  CIPHER_BLOCK_SIZE,
-  CONTENT_KEY_SIZE,
-  ENCRYPTION_METADATA_HEADER,
-  BlobEncryptStream,
-  buildEncryptionData,
-  wrapContentKey,
-} from '../clearance/encryption';
+import { CIPHER_BLOCK_SIZE, CONTENT_KEY_SIZE, ENCRYPTION_METADATA_HEADER, buildEncryptionData, wrapContentKey } from '../clearance/encryption';
 import type { SecretStore } from '../config/secretStore';
 import { ServiceError } from '../net/errors';
-import type { BlobStore, EvidenceService } from './ports';
+import { blockId, sendBlocks, type BlockSendDeps } from './blockPipeline';
+import type { EvidenceService } from './ports';
 import { cipherLength, idempotencyKeys, type UploadJob, type UploadPart } from './uploadJob';
 
-export interface PartUploadDeps {
+export { blockId } from './blockPipeline';
+
+export interface PartUploadDeps extends BlockSendDeps {
   evidence: EvidenceService;
-  blobs: BlobStore;
   secrets: SecretStore;
-  /** Persists the job; resolves once it is durable. */
-  save(): Promise<void>;
-  /** Bytes on the wire, for rate and progress (not durable). */
-  onBytes(part: UploadPart, n: number): void;
-  /** A block was acknowledged (or a Put Block failed): in-flight bytes start from zero again. */
-  onBlockSettled?(part: UploadPart): void;
-  /** Time limit of one Put Block of `bytes` (throttled blocks take longer); undefined: the client's default. */
-  blockTimeoutMs?(bytes: number): number | undefined;
 }
 
 /** The upload URI was refused (expired or revoked SAS): the part must start over with a new resource. */
@@ -42,11 +28,6 @@ export class UploadUriRejected extends Error {
   }
 }
 
-/** Block ids must all have the same length within a blob. */
-export function blockId(index: number): string {
-  return Buffer.from(`block-${String(index).padStart(6, '0')}`).toString('base64');
-}
-
 export const contentKeySecret = (jobId: string, index: number) => `clearance.upload.${jobId}.${index}.contentKey`;
 /** The upload URI carries a SAS (write access to the blob): it lives in the SecretStore, never in the job record. */
 export const uploadUriSecret = (jobId: string, index: number) => `clearance.upload.${jobId}.${index}.uploadUri`;
@@ -57,7 +38,7 @@ export async function forgetPartSecrets(secrets: SecretStore, jobId: string, ind
   await secrets.delete(uploadUriSecret(jobId, index));
 }
 
-/** Blocks of a part: its cipher (or plain) bytes cut in blockSize pieces; an empty plain file has none. */
+/** Blocks of a part cut in blockSize pieces (all but throttled blocks are): its cipher (or plain) bytes; an empty plain file has none. */
 export function blockCount(part: Pick<UploadPart, 'bytes' | 'blockSize' | 'encryption'>): number {
   return Math.ceil(cipherLength(part.bytes, part.encryption !== undefined) / part.blockSize);
 }
@@ -71,6 +52,7 @@ export function resetPart(part: UploadPart): void {
   part.blocksCommitted = 0;
   part.bytesSent = 0;
   part.chainIv = undefined;
+  delete part.blocksAhead;
 }
 
 export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUploadDeps, signal: AbortSignal): Promise<void> {
@@ -99,13 +81,13 @@ export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUpl
   }
 
   const contentKey = await ensureEncryption(job, part, deps);
-  const totalBlocks = blockCount(part);
+  const cipherBytes = cipherLength(part.bytes, part.encryption !== undefined);
 
   if (part.state !== 'committed') {
-    await reconcileWithBlob(part, uploadUri, deps, totalBlocks, signal);
+    await reconcileWithBlob(part, uploadUri, deps, cipherBytes, signal);
   }
   if (part.state !== 'committed') {
-    if (part.blocksCommitted < totalBlocks) await sendBlocks(part, uploadUri, contentKey, deps, signal);
+    if (part.bytesSent < cipherBytes) await sendBlocks(part, uploadUri, contentKey, deps, signal, (f) => blobCall(part, f));
     const headers: Record<string, string> = { 'x-ms-blob-content-type': part.mimeType };
     if (part.encryption) {
       const data = buildEncryptionData(Buffer.from(part.encryption.iv, 'base64'), {
@@ -116,7 +98,8 @@ export async function uploadPart(job: UploadJob, part: UploadPart, deps: PartUpl
       headers[ENCRYPTION_METADATA_HEADER] = JSON.stringify(data);
     }
     await blobCall(part, () =>
-      deps.blobs.putBlockList(uploadUri, Array.from({ length: totalBlocks }, (_, i) => blockId(i)), headers, signal),
+      // Every block, in order: the acknowledged prefix is the whole blob by now.
+      deps.blobs.putBlockList(uploadUri, Array.from({ length: part.blocksCommitted }, (_, i) => blockId(i)), headers, signal),
     );
     part.state = 'committed';
     await deps.save();
@@ -144,13 +127,14 @@ async function ensureEncryption(job: UploadJob, part: UploadPart, deps: PartUplo
     if (stored) return Buffer.from(stored, 'base64');
     // The key is gone (secret storage wiped): this part starts over with a new key.
     part.encryption = undefined;
-  } else if (part.blocksCommitted > 0) {
+  } else if (part.blocksCommitted > 0 || part.blocksAhead?.length) {
     return undefined; // an unencrypted part already under way stays unencrypted
   }
   const key = await deps.evidence.encryptionKey();
   part.blocksCommitted = 0;
   part.bytesSent = 0;
   part.chainIv = undefined;
+  delete part.blocksAhead;
   if (!key) {
     await deps.save();
     return undefined;
@@ -166,93 +150,40 @@ async function ensureEncryption(job: UploadJob, part: UploadPart, deps: PartUplo
 }
 
 /**
- * After a crash the job may be behind the blob store (a block acknowledged but
- * not yet saved: it is sent again, the only block ever sent twice) or the blob
- * may have lost its uncommitted blocks (purged): then the part starts over.
+ * After a crash the job may be behind the blob store (blocks acknowledged but
+ * not yet saved: they are sent again, the only blocks ever sent twice) or the
+ * blob may have lost its uncommitted blocks (purged): then the part starts over.
+ * Blocks ahead of the prefix that the blob no longer has are sent again.
  * A write-only upload URI cannot read the list: the saved record is trusted.
  */
-async function reconcileWithBlob(part: UploadPart, uploadUri: string, deps: PartUploadDeps, totalBlocks: number, signal: AbortSignal): Promise<void> {
-  if (part.blocksCommitted === 0) return;
+async function reconcileWithBlob(part: UploadPart, uploadUri: string, deps: PartUploadDeps, cipherBytes: number, signal: AbortSignal): Promise<void> {
+  if (part.blocksCommitted === 0 && !part.blocksAhead?.length) return;
   const list = await blobCall(part, () => deps.blobs.getBlockList(uploadUri, signal));
   if (!list) return;
-  const committedNames = list.committed.map((b) => b.name);
-  if (committedNames.length === totalBlocks && committedNames.every((n, i) => n === blockId(i))) {
+  const committed = list.committed;
+  if (committed.length > 0 && committed.every((b, i) => b.name === blockId(i)) && committed.reduce((n, b) => n + b.size, 0) === cipherBytes) {
     part.state = 'committed'; // the crash came after Put Block List
     await deps.save();
     return;
   }
-  const cipherBytes = cipherLength(part.bytes, part.encryption !== undefined);
-  const sizeOf = (i: number) => Math.min(part.blockSize, cipherBytes - i * part.blockSize);
   const have = new Map(list.uncommitted.map((b) => [b.name, b.size]));
+  let prefixBytes = 0;
   let present = 0;
-  while (present < part.blocksCommitted && have.get(blockId(present)) === sizeOf(present)) present++;
-  if (present < part.blocksCommitted) {
+  while (present < part.blocksCommitted && have.has(blockId(present))) prefixBytes += have.get(blockId(present++))!;
+  if (present < part.blocksCommitted || prefixBytes !== part.bytesSent) {
     part.blocksCommitted = 0;
     part.bytesSent = 0;
     part.chainIv = undefined;
+    delete part.blocksAhead;
     await deps.save();
+    return;
   }
-}
-
-async function sendBlocks(part: UploadPart, uploadUri: string, contentKey: Buffer | undefined, deps: PartUploadDeps, signal: AbortSignal): Promise<void> {
-  const plainOffset = part.blocksCommitted * part.blockSize;
-  const source = createReadStream(part.file, { start: plainOffset, highWaterMark: 256 * 1024 });
-  let cipher: Readable = source;
-  if (part.encryption) {
-    if (!contentKey) throw new Error(`${part.name}: the content key is missing.`);
-    const chain = part.blocksCommitted === 0 ? part.encryption.iv : part.chainIv;
-    if (!chain) throw new Error(`${part.name}: the chaining value of block ${part.blocksCommitted} is missing.`);
-    const encryptor = new BlobEncryptStream(contentKey, Buffer.from(chain, 'base64'));
-    source.on('error', (e) => encryptor.destroy(e));
-    cipher = source.pipe(encryptor);
-  }
-  const onAbort = () => cipher.destroy(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    let pending: Buffer[] = [];
-    let pendingBytes = 0;
-    const flush = async (data: Buffer) => {
-      const index = part.blocksCommitted;
-      const timeoutMs = deps.blockTimeoutMs?.(data.length);
-      try {
-        await blobCall(part, () =>
-          deps.blobs.putBlock(uploadUri, blockId(index), data, {
-            signal,
-            onBytes: (n) => deps.onBytes(part, n),
-            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-          }),
-        );
-      } finally {
-        deps.onBlockSettled?.(part);
-      }
-      part.blocksCommitted = index + 1;
-      part.bytesSent += data.length;
-      part.chainIv = data.subarray(data.length - Math.min(CIPHER_BLOCK_SIZE, data.length)).toString('base64');
-      await deps.save();
-    };
-    for await (const chunk of cipher as AsyncIterable<Buffer>) {
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      if (pendingBytes >= part.blockSize) {
-        let all = Buffer.concat(pending);
-        while (all.length >= part.blockSize) {
-          await flush(all.subarray(0, part.blockSize));
-          all = all.subarray(part.blockSize);
-        }
-        pending = all.length ? [Buffer.from(all)] : [];
-        pendingBytes = all.length;
-      }
-    }
-    if (pendingBytes > 0) await flush(Buffer.concat(pending));
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    cipher.destroy();
-    source.destroy();
-  }
-  signal.throwIfAborted();
-  const expected = blockCount(part);
-  if (part.blocksCommitted !== expected) {
-    throw new Error(`${part.name}: ${part.blocksCommitted} blocks were sent, ${expected} expected (did the staged file change?).`);
+  const ahead = part.blocksAhead ?? [];
+  const kept = ahead.filter((b) => have.get(blockId(b.index)) === b.size);
+  if (kept.length < ahead.length) {
+    if (kept.length > 0) part.blocksAhead = kept;
+    else delete part.blocksAhead;
+    await deps.save();
   }
 }
 

@@ -38,10 +38,20 @@ export interface BlockList {
 
 export interface PutBlockOptions {
   signal?: AbortSignal;
-  /** Awaited before each chunk of the body leaves (the bandwidth limiter). */
-  beforeBytes?: (n: number) => Promise<void>;
+  /**
+   * Awaited before each chunk of the body leaves (the bandwidth limiter). It may
+   * answer undefined when nothing holds the chunk back: it then leaves at once.
+   */
+  beforeBytes?: (n: number) => Promise<void> | undefined;
   /** Each chunk as it leaves (progress; not durable). */
   onBytes?: (n: number) => void;
+  /**
+   * Size of the next chunk of the body, asked before each (default BLOB_CHUNK_BYTES):
+   * small while a limiter meters the bytes, large when nothing does.
+   */
+  chunkBytes?: () => number;
+  /** Content-MD5 of `data` (base64) when the caller hashed it already; computed otherwise. */
+  contentMd5?: string;
   /** Time limit for the whole block; a throttled block needs longer than the default. */
   timeoutMs?: number;
 }

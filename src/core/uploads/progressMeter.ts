@@ -2,16 +2,18 @@
 // block in flight, which is not durable until acknowledged), the rate over
 // the last few seconds, the seconds left at that rate, and the pace of
 // progress events (at most one per job per interval, however many chunks go out).
-import { cipherLength, type UploadJob, type UploadJobSnapshot, type UploadPart } from './uploadJob';
+import { acknowledgedBytes, cipherLength, type UploadJob, type UploadJobSnapshot, type UploadPart } from './uploadJob';
 
 const RATE_WINDOW_MS = 5000;
+/** Bytes that leave within this long of each other count as one sample. */
+const SAMPLE_MS = 50;
 
 export class ProgressMeter {
   private readonly samples = new Map<string, { t: number; bytes: number }[]>();
   private readonly rateSince = new Map<string, number>();
   private readonly lastProgress = new Map<string, number>();
-  /** Bytes of the block in flight per part (not durable until acknowledged). */
-  private readonly inFlight = new Map<string, number>();
+  /** Bytes of the blocks in flight per part, by block index (not durable until acknowledged). */
+  private readonly inFlight = new Map<string, Map<number, number>>();
 
   constructor(
     private readonly clock: () => number,
@@ -25,15 +27,19 @@ export class ProgressMeter {
     this.samples.delete(jobId);
   }
 
-  /** Bytes of a part went out; true when a progress event of the job is due. */
-  bytes(job: UploadJob, part: UploadPart, bytes: number): boolean {
+  /** Bytes of a block of a part went out; true when a progress event of the job is due. */
+  bytes(job: UploadJob, part: UploadPart, bytes: number, block = 0): boolean {
     const key = `${job.id}:${part.index}`;
-    this.inFlight.set(key, (this.inFlight.get(key) ?? 0) + bytes);
+    let blocks = this.inFlight.get(key);
+    if (!blocks) this.inFlight.set(key, (blocks = new Map()));
+    blocks.set(block, (blocks.get(block) ?? 0) + bytes);
     const now = this.clock();
-    const list = this.samples.get(job.id) ?? [];
-    list.push({ t: now, bytes });
+    let list = this.samples.get(job.id);
+    if (!list) this.samples.set(job.id, (list = []));
+    const newest = list[list.length - 1];
+    if (newest && now - newest.t < SAMPLE_MS) newest.bytes += bytes;
+    else list.push({ t: now, bytes });
     while (list.length > 0 && now - list[0].t > RATE_WINDOW_MS) list.shift();
-    this.samples.set(job.id, list);
     const last = this.lastProgress.get(job.id) ?? 0;
     if (now - last >= this.progressIntervalMs) {
       this.lastProgress.set(job.id, now);
@@ -42,9 +48,18 @@ export class ProgressMeter {
     return false;
   }
 
-  /** A block was acknowledged (now counted in bytesSent) or failed: its in-flight bytes go. */
-  blockSettled(job: UploadJob, part: UploadPart): void {
-    this.inFlight.delete(`${job.id}:${part.index}`);
+  /** A block was acknowledged (now counted in the part's record) or failed: its in-flight bytes go. */
+  blockSettled(job: UploadJob, part: UploadPart, block = 0): void {
+    const key = `${job.id}:${part.index}`;
+    const blocks = this.inFlight.get(key);
+    blocks?.delete(block);
+    if (blocks?.size === 0) this.inFlight.delete(key);
+  }
+
+  private inFlightBytes(key: string): number {
+    let n = 0;
+    for (const b of this.inFlight.get(key)?.values() ?? []) n += b;
+    return n;
   }
 
   /** The run of the job ended: nothing of it is in flight. */
@@ -68,7 +83,7 @@ export class ProgressMeter {
     const parts = job.parts.map((p) => {
       const done = p.state === 'completed' || p.state === 'committed';
       const cipherBytes = cipherLength(p.bytes, p.encryption !== undefined);
-      const sent = done ? cipherBytes : p.bytesSent + (this.inFlight.get(`${job.id}:${p.index}`) ?? 0);
+      const sent = done ? cipherBytes : acknowledgedBytes(p) + this.inFlightBytes(`${job.id}:${p.index}`);
       return {
         index: p.index,
         name: p.name,

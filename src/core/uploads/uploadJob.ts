@@ -39,13 +39,46 @@ export interface UploadPart {
     iv: string; // base64, the first block's IV
     wrappedKey: string; // base64, RSA-OAEP of the content key
   };
-  /** Blocks the blob store has acknowledged, in order. */
+  /** Blocks the blob store has acknowledged, in order: the first blocksCommitted blocks all are (the acknowledged prefix). */
   blocksCommitted: number;
-  /** Last 16 cipher bytes of the last acknowledged block (base64): the IV of the next block. */
+  /** Last 16 cipher bytes of the acknowledged prefix (base64): the IV of the block after it. */
   chainIv?: string;
+  /** Bytes per block (uniform in layout 1; since layout 2 the usual size, throttled blocks are smaller). */
   blockSize: number;
-  /** Cipher bytes acknowledged (progress that survives a crash). */
+  /** Cipher bytes of the acknowledged prefix: where its next block starts, in the cipher and in the plain file alike. */
   bytesSent: number;
+  /**
+   * Blocks acknowledged past the prefix (several blocks go at once and are answered
+   * in any order), by index, ascending: each one's cipher offset, size, and (when
+   * encrypted) its last 16 cipher bytes, the IV of the block after it. A block
+   * enters the prefix, and leaves this list, once every block before it is acknowledged.
+   */
+  blocksAhead?: AcknowledgedBlock[];
+  /**
+   * Record layout: absent (1) in records of older versions, whose blocks were all
+   * blockSize bytes; 2 since blocks may differ in size (bytesSent then places the next
+   * block). JobStore.load brings a layout-1 record up to 2.
+   */
+  layout?: 2;
+}
+
+/** A block the blob store acknowledged out of order (see UploadPart.blocksAhead). */
+export interface AcknowledgedBlock {
+  index: number;
+  /** Cipher offset of its first byte (the plain offset too). */
+  offset: number;
+  /** Cipher bytes. */
+  size: number;
+  /** Last 16 cipher bytes (base64), for an encrypted part. */
+  chainIv?: string;
+}
+
+/** The layout every record is brought to (see UploadPart.layout). */
+export const PART_LAYOUT = 2;
+
+/** Cipher bytes the blob store has acknowledged: the prefix and the blocks ahead of it. */
+export function acknowledgedBytes(part: Pick<UploadPart, 'bytesSent' | 'blocksAhead'>): number {
+  return part.bytesSent + (part.blocksAhead ?? []).reduce((n, b) => n + b.size, 0);
 }
 
 export interface UploadJob {

@@ -17,6 +17,8 @@ import path from 'node:path';
 import type Keyv from 'keyv';
 import type { SecretStore } from '../config/secretStore';
 import { Emitter } from '../events';
+import { sharedBlockCrypto } from './blockCrypto';
+import { BlockBudget } from './blockPipeline';
 import { EvidenceUpload, type EvidenceUploadDeps } from './evidenceUpload';
 import { JobStore } from './jobStore';
 import { checkNewJob, checkQueueSettings, DEFAULT_BLOCK_SIZE, isJobId, toUploadJob, UploadInputError, type NewUploadJob } from './jobValidation';
@@ -113,11 +115,13 @@ export class UploadQueue {
       isThrottled: () => this.throttling,
       save: (job) => this.jobStore.save(job),
       changed: (job) => this.emit('changed', job),
-      onBytes: (job, part, n) => {
-        if (this.meter.bytes(job, part, n)) this.emit('progress', job);
+      onBytes: (job, part, n, block) => {
+        if (this.meter.bytes(job, part, n, block)) this.emit('progress', job);
       },
-      onBlockSettled: (job, part) => this.meter.blockSettled(job, part),
+      onBlockSettled: (job, part, block) => this.meter.blockSettled(job, part, block),
       onWarning: (message) => this.options.onWarning?.(message),
+      budget: new BlockBudget(),
+      crypto: sharedBlockCrypto(),
     };
   }
 

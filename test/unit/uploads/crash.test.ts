@@ -10,7 +10,8 @@ import { BlobSASPermissions, generateBlobSASQueryParameters, StorageSharedKeyCre
 import Keyv from 'keyv';
 import { JournalStore } from '../../../src/core/store/journalStore';
 import { FileSecretStore } from '../../../src/core/config/secretStore';
-import { blockCount, uploadUriSecret } from '../../../src/core/uploads/partUpload';
+import { MAX_BLOCKS_IN_FLIGHT, throttledBlockBytes } from '../../../src/core/uploads/blockPipeline';
+import { blockCount, blockId, uploadUriSecret } from '../../../src/core/uploads/partUpload';
 import type { UploadJob } from '../../../src/core/uploads/uploadJob';
 import { DEFAULT_BLOCK_SIZE, STAGING_PREFIX } from '../../../src/core/uploads/uploadQueue';
 import {
@@ -28,6 +29,51 @@ import {
 } from './serviceFixture';
 
 const CHILD = path.join(__dirname, 'fixtures', 'queueChild.ts');
+
+/**
+ * Stages `bytes` random bytes as the one part of job `id` under `dir`, runs the
+ * queue child on it (`mbps`, `blockSize`, `mode` as queueChild takes them) and
+ * SIGKILLs it once its progress passes `killAt` bytes. Answers the part and
+ * what the killed process had recorded of it (read from its journal).
+ */
+async function runAndKill(
+  fx: ServiceFixture,
+  opts: { dir: string; id: string; bytes: number; mbps: number; blockSize: number; mode?: 'unthrottled'; killAt: number },
+): Promise<{ part: { file: string; bytes: number; sha256: string }; recorded: UploadJob['parts'][number]; evidenceId: string }> {
+  const { dir, id } = opts;
+  const archive = path.join(dir, 'archive');
+  const source = stageRandomFile({ stagingFolder: () => path.join(dir, 'source') }, id, 'camera-1.mp4', opts.bytes);
+  const part = { ...source, file: path.join(archive, `${STAGING_PREFIX}${id}`, 'camera-1.mp4') };
+  fs.writeFileSync(path.join(dir, 'job.json'), JSON.stringify({ id, title: 'Crash test', evidence: { name: 'Crash test' }, caseTarget: { kind: 'none' }, parts: [part] }));
+  const args = [CHILD, fx.emulator.connectionFilePath, dir, String(opts.mbps), String(opts.blockSize), ...(opts.mode ? [opts.mode] : [])];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once('exit', (code, sig) => resolve(sig ?? code)));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      readline.createInterface({ input: child.stdout }).on('line', (line) => {
+        const e = JSON.parse(line) as { kind: string; sentBytes?: number };
+        if (e.kind === 'progress' && (e.sentBytes ?? 0) > opts.killAt) {
+          child.kill('SIGKILL');
+          resolve();
+        }
+      });
+      void exited.then((how) => reject(new Error(`the child ended before the kill (${String(how)}): ${stderr}`)));
+    });
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+  assert.equal(await exited, 'SIGKILL');
+  const journal = new JournalStore({ path: path.join(dir, 'state', 'queue.journal') });
+  const job = (await new Keyv({ store: journal, namespace: 'uploads' }).get(`job:${id}`)) as UploadJob;
+  await journal.disconnect();
+  assert.ok(job.evidenceId && job.parts[0].resourceId, 'the child had created the evidence and the resource');
+  return { part, recorded: job.parts[0], evidenceId: job.evidenceId };
+}
+
+/** Indices the record says the blob store acknowledged. */
+const recordedBlocks = (p: UploadJob['parts'][number]) => [...Array.from({ length: p.blocksCommitted }, (_, i) => i), ...(p.blocksAhead ?? []).map((b) => b.index)];
 
 describe('UploadQueue resuming after a crash', function () {
   this.timeout(90_000);
@@ -172,6 +218,77 @@ describe('UploadQueue resuming after a crash', function () {
       assert.equal(((await h.store.get(`job:${id}`)) as { parts: Record<string, unknown>[] }).parts[0].uploadUri, undefined, 'and never kept in the record');
     } finally {
       fx.emulator.faults.clear();
+      await h.close();
+    }
+  });
+
+  it('after SIGKILL with several blocks of the file in flight, the journal held only acknowledged blocks, and the restart sends again no more than the blocks in flight', async () => {
+    const dir = path.join(fx.dir, 'in-flight');
+    const id = 'crash-in-flight';
+    const blockSize = 256 * 1024;
+    await blobPuts(fx, true);
+    // Every Put Block waits at the gateway: several are on the wire when the kill lands.
+    fx.emulator.faults.add({ route: 'blob.putBlock', kind: 'latency', latencyMs: 250 });
+    let killed: Awaited<ReturnType<typeof runAndKill>>;
+    try {
+      killed = await runAndKill(fx, { dir, id, bytes: 24 * blockSize + 777, mbps: 1000, blockSize, mode: 'unthrottled', killAt: 8 * blockSize });
+    } finally {
+      fx.emulator.faults.clear();
+    }
+    const { part, recorded, evidenceId } = killed;
+    const recordedSet = recordedBlocks(recorded);
+    assert.ok(recorded.blocksCommitted >= 2, `blocks were acknowledged before the kill (${recorded.blocksCommitted})`);
+    // Whatever the record holds, the blob store has, with the sizes recorded.
+    const atKill = await blobOf(fx, evidenceId, recorded.resourceId!).getBlockBlobClient().getBlockList('uncommitted');
+    const have = new Map((atKill.uncommittedBlocks ?? []).map((b) => [b.name, b.size]));
+    for (const i of recordedSet) assert.ok(have.has(blockId(i)), `recorded block ${i} is at the blob store`);
+    assert.equal(Array.from({ length: recorded.blocksCommitted }, (_, i) => have.get(blockId(i))!).reduce((a, b) => a + b, 0), recorded.bytesSent);
+    for (const b of recorded.blocksAhead ?? []) assert.equal(have.get(blockId(b.index)), b.size);
+
+    const h = await openQueue(fx, dir, { blockSize });
+    try {
+      h.queue.start();
+      const done = await waitForState(h.queue, id, ['completed', 'failed']);
+      assert.equal(done.state, 'completed', done.error);
+      assert.equal(done.evidenceId, evidenceId, 'no second evidence item');
+      const stats = Object.values((await blobPuts(fx)).blobs)[0];
+      const cipher = (Math.floor(part.bytes / 16) + 1) * 16;
+      const blocks = Math.ceil(cipher / blockSize);
+      const twice = Object.entries(stats.blockIds).filter(([, c]) => c > 1).map(([name]) => name);
+      assert.equal(Object.keys(stats.blockIds).length, blocks, 'every block was sent');
+      assert.ok(twice.length <= MAX_BLOCKS_IN_FLIGHT, `no more blocks sent twice than were in flight: ${JSON.stringify(stats.blockIds)}`);
+      for (const i of recordedSet) assert.equal(stats.blockIds[blockId(i)], 1, `recorded block ${i} was not sent again`);
+      assert.ok(stats.bytes - cipher <= MAX_BLOCKS_IN_FLIGHT * blockSize, `${stats.bytes - cipher} bytes sent again`);
+      const list = await blobOf(fx, evidenceId, done.parts[0].resourceId!).getBlockBlobClient().getBlockList('committed');
+      assert.deepEqual(list.committedBlocks?.map((b) => b.name), Array.from({ length: blocks }, (_, i) => blockId(i)));
+      assert.equal((await plainSha256OfBlob(fx, evidenceId, done.parts[0].resourceId!)).sha256, part.sha256);
+    } finally {
+      await h.close();
+    }
+  });
+
+  it('after SIGKILL of a throttled upload, sends again at most two seconds at the cap (blocks are cut to about one)', async () => {
+    const dir = path.join(fx.dir, 'throttled');
+    const id = 'crash-throttled';
+    const mbps = 8; // 1,000,000 B/s: blocks of 960 KiB instead of 4 MiB
+    const cap = mbps * 125_000;
+    const blockSize = DEFAULT_BLOCK_SIZE;
+    await blobPuts(fx, true);
+    const { part, evidenceId } = await runAndKill(fx, { dir, id, bytes: 4_000_000, mbps, blockSize, killAt: 1_500_000 });
+    const h = await openQueue(fx, dir, { blockSize });
+    try {
+      h.queue.start();
+      const done = await waitForState(h.queue, id, ['completed', 'failed']);
+      assert.equal(done.state, 'completed', done.error);
+      const stats = Object.values((await blobPuts(fx)).blobs)[0];
+      const cipher = (Math.floor(part.bytes / 16) + 1) * 16;
+      assert.ok(stats.bytes - cipher <= 2 * cap, `${stats.bytes - cipher} bytes sent again (at most ${2 * cap})`);
+      const list = await blobOf(fx, evidenceId, done.parts[0].resourceId!).getBlockBlobClient().getBlockList('committed');
+      const sizes = list.committedBlocks!.map((b) => b.size);
+      assert.equal(sizes[0], throttledBlockBytes(cap, blockSize), 'the first blocks were cut to the cap');
+      assert.equal(sizes.reduce((a, b) => a + b, 0), cipher);
+      assert.equal((await plainSha256OfBlob(fx, evidenceId, done.parts[0].resourceId!)).sha256, part.sha256);
+    } finally {
       await h.close();
     }
   });
