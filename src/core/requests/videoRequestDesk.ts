@@ -72,6 +72,8 @@ export interface VideoRequestDeskOptions {
   /** Ids among `cameraIds` that are not in the registry selection. */
   outsideSelection: (cameraIds: string[]) => Promise<string[]>;
   leaseSeconds?: number;
+  /** How long an upload that gets no answer from the service is tried again (default 30 min). */
+  unreachableRetryMs?: number;
   /** Longest exported part (default: the site's, 60 min). */
   maxExportPartMs?: number;
   log?: (line: string) => void;
@@ -100,11 +102,13 @@ export class VideoRequestDesk {
   private readonly workers = new Map<string, { controller: AbortController; done: Promise<void> }>();
   private readonly renewedAt = new Map<string, number>();
   private readonly leaseSeconds: number;
+  private readonly unreachableRetryMs: number;
   private readonly log: (line: string) => void;
   private keeper: { controller: AbortController; done: Promise<void> } | undefined;
 
   private constructor(private readonly o: VideoRequestDeskOptions) {
     this.leaseSeconds = o.leaseSeconds ?? DEFAULT_LEASE_SECONDS;
+    this.unreachableRetryMs = o.unreachableRetryMs ?? 30 * 60_000;
     this.log = o.log ?? (() => undefined);
   }
 
@@ -577,6 +581,8 @@ export class VideoRequestDesk {
   /** Waits for an upload to complete or be canceled; a failed one is retried a few times first. */
   private async uploadFinished(id: string, signal: AbortSignal): Promise<UploadJobSnapshot | undefined> {
     let retries = 0;
+    let waits = 0;
+    let unreachableSince: number | undefined;
     for (;;) {
       const job = await new Promise<UploadJobSnapshot | undefined>((resolve, reject) => {
         const finish = (value: UploadJobSnapshot | undefined): void => {
@@ -596,7 +602,20 @@ export class VideoRequestDesk {
         const now = this.o.uploads.get(id);
         if (!now || now.state === 'completed' || now.state === 'canceled' || now.state === 'failed') finish(now);
       });
-      if (job?.state !== 'failed' || retries >= UPLOAD_RETRIES) return job;
+      if (job?.state !== 'failed') return job;
+      // No answer at all (the service or the network away): keep trying, backing off, for as long
+      // as an outage may last; an answer that refuses gets a few tries only.
+      if (job.unreachable) {
+        unreachableSince ??= this.o.clock.now();
+        if (this.o.clock.now() - unreachableSince < this.unreachableRetryMs) {
+          waits++;
+          this.log(`upload ${id}: the service does not answer (${job.error ?? 'no answer'}); trying again`);
+          await this.o.clock.sleep(Math.min(30_000, 1000 * 2 ** Math.min(waits, 5)), signal);
+          await this.o.uploads.retry(id);
+          continue;
+        }
+      } else unreachableSince = undefined;
+      if (retries >= UPLOAD_RETRIES) return job;
       retries++;
       this.log(`upload ${id} failed (${job.error ?? 'unknown error'}); retry ${retries} of ${UPLOAD_RETRIES}`);
       await this.o.clock.sleep(Math.min(60_000, 2000 * retries), signal);

@@ -106,6 +106,7 @@ export class ProgressMeter {
       title: job.title,
       state: job.state,
       ...(job.error !== undefined ? { error: job.error } : {}),
+      ...(job.unreachable ? { unreachable: true } : {}),
       ...(job.evidenceId !== undefined ? { evidenceId: job.evidenceId } : {}),
       ...(job.caseId !== undefined ? { caseId: job.caseId } : {}),
       ...(job.videoRequestId !== undefined ? { videoRequestId: job.videoRequestId } : {}),

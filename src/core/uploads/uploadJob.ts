@@ -108,6 +108,8 @@ export interface UploadJob {
   state: UploadJobState;
   /** Why the job failed (state 'failed'). */
   error?: string;
+  /** The failure got no answer from the service (network, timeout): worth retrying for longer. */
+  unreachable?: boolean;
   attempts: number;
   completedAt?: string;
   /** Canceled, but the service has not yet confirmed the deletion of the evidence. */
@@ -120,6 +122,7 @@ export interface UploadJobSnapshot {
   title: string;
   state: UploadJobState;
   error?: string;
+  unreachable?: boolean;
   evidenceId?: string;
   caseId?: string;
   videoRequestId?: string;

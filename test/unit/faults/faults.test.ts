@@ -26,7 +26,7 @@ const RUNS = FULL ? Number(process.env.CLEARANCE_FAULTS_RUNS ?? 3) : 1;
 /** SIGKILLs of the runner, one per request. */
 const KILLS = FULL ? 20 : 2;
 /** How long the service stays unreachable. */
-const OUTAGE_MS = FULL ? 120_000 : 4_000;
+const OUTAGE_MS = FULL ? 120_000 : 15_000;
 const SEED = Number(process.env.CLEARANCE_FAULTS_SEED ?? Date.now() % 1_000_000);
 const CHILD = path.join(__dirname, 'roleChild.ts');
 
