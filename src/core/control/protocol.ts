@@ -177,6 +177,7 @@ export const ERROR_CODES = [
   'ExportFailed',
   'FfmpegMissing',
   'NoRecordings',
+  'DiskFull',
 ] as const;
 
 export type ErrorCode = (typeof ERROR_CODES)[number];

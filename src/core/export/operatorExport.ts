@@ -7,7 +7,8 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Case, Category, Department } from '../clearance/api';
 import { ServiceError } from '../net/errors';
-import { MAX_EXPORT_RANGE_MS, fileStamp, pathSegmentFor, type Camera, type ExportStatus, type Site, type SitePrivilege, type TimeRange } from '../site';
+import { freeBytes, mebibytes } from '../site/diskSpace';
+import { DiskFullError, isDiskFull, MAX_EXPORT_RANGE_MS, fileStamp, pathSegmentFor, type Camera, type ExportStatus, type Site, type SitePrivilege, type TimeRange } from '../site';
 import type { CaseTarget, UploadJobSnapshot } from '../uploads/uploadJob';
 import { newPartFromExport, type NewPart, type UploadQueue } from '../uploads/uploadQueue';
 
@@ -78,7 +79,8 @@ export async function loadExportChoices(catalog: ExportCatalog): Promise<{ depar
 /**
  * Checks everything first (cameras, range, privileges, case), then exports into
  * the staging folder of a new upload and enqueues it. On any failure the staged
- * files are removed and nothing is queued.
+ * files are removed and nothing is queued; a full archive folder is a DiskFullError
+ * (code DiskFull) that names the folder and its free space.
  */
 export async function exportToClearance(deps: OperatorExportDeps, request: OperatorExportRequest): Promise<OperatorExportResult> {
   const cameras = await checkRequest(deps, request);
@@ -154,6 +156,17 @@ export async function exportToClearance(deps: OperatorExportDeps, request: Opera
     return { job, cameras: outcomes };
   } catch (err) {
     await rm(folder, { recursive: true, force: true });
+    if (isDiskFull(err)) {
+      // Said in the archive folder's terms: what the operator configured and has to make room in.
+      const archive = path.dirname(folder);
+      const free = (await freeBytes(archive)) ?? err.freeBytes;
+      throw new DiskFullError(
+        archive,
+        free,
+        `the archive folder ${archive} is full (${mebibytes(free)} free): free some space there and export again; nothing was queued`,
+        err,
+      );
+    }
     throw err;
   }
 }

@@ -7,6 +7,7 @@
 // activity trail (worded by the recorder), every change of status through the
 // state machine.
 import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import type Keyv from 'keyv';
 import type { AgentJob, MediaRequestJobPayload, MediaRequestJobResult, VideoRequestStatus } from '../clearance/api';
 import type { AgentClient } from '../clearance/agentClient';
@@ -16,7 +17,8 @@ import { ValidationError } from '../config/fieldErrors';
 import { Emitter, type Disposable } from '../events';
 import type { Clock } from '../net/clock';
 import type { ExportResult, Site, SiteError } from '../site/model';
-import { isSiteError } from '../site/model';
+import { isDiskFull, isSiteError, type DiskFullError } from '../site/model';
+import { freeBytes, mebibytes } from '../site/diskSpace';
 import { newPartFromExport, type NewUploadJob, type UploadEvent } from '../uploads/uploadQueue';
 import type { UploadJobSnapshot } from '../uploads/uploadJob';
 import { finalStatus, giveBack, IllegalRequestTransition, isFinal, STATUS_LABELS, transition, type VideoRequest, type VideoRequestCamera } from './videoRequest';
@@ -26,6 +28,12 @@ export const ROLE_ACTOR = 'role';
 export const DEFAULT_LEASE_SECONDS = 300;
 /** A failed upload of a request is retried this often before its camera counts as failed. */
 export const UPLOAD_RETRIES = 2;
+/** While the archive folder is full, an export is tried again after 1 s, 2 s, 4 s… up to this (and as soon as space is freed). */
+export const DISK_FULL_MAX_WAIT_MS = 60_000;
+/** How often the free space is looked at while waiting for it. */
+const DISK_FULL_CHECK_MS = 1000;
+/** Freed space that ends a wait early. */
+const DISK_FULL_WAKE_BYTES = 1024 * 1024;
 /** What each camera and the requester are told when an operator answers "video unavailable" without a reason. */
 export const DEFAULT_UNAVAILABLE_MESSAGE = 'no recordings available at the site';
 
@@ -529,22 +537,40 @@ export class VideoRequestDesk {
       return;
     }
     const staging = this.o.uploads.stagingFolder(uploadJobId);
-    await fs.rm(staging, { recursive: true, force: true });
     const from = new Date(request.fromUtc);
     const to = new Date(request.toUtc);
     let result;
-    try {
-      result = await this.o.site.exportRange(camera.id, from, to, staging, {
-        signal,
-        ...(this.o.maxExportPartMs ? { maxPartMs: this.o.maxExportPartMs } : {}),
-      });
-    } catch (error) {
-      if (signal.aborted || !isSiteError(error)) throw error;
+    let waitedForSpace = false;
+    for (let waits = 1; ; waits++) {
+      await fs.rm(staging, { recursive: true, force: true });
+      try {
+        result = await this.o.site.exportRange(camera.id, from, to, staging, {
+          signal,
+          ...(this.o.maxExportPartMs ? { maxPartMs: this.o.maxExportPartMs } : {}),
+        });
+        break;
+      } catch (error) {
+        if (signal.aborted) throw error;
+        if (isDiskFull(error)) {
+          // Not the camera's fault, and nothing was kept: the request stays Processing and the export goes again.
+          waitedForSpace = true;
+          await this.waitForSpace(requestId, camera, path.dirname(staging), error, waits, signal);
+          continue;
+        }
+        if (!isSiteError(error)) throw error;
+        await this.serialize(requestId, async () => {
+          await this.o.recorder.requestExportFailed(request, camera, error);
+          await this.updateCamera(requestId, index, { outcome: 'Failed', message: error.message }, 2);
+        });
+        return;
+      }
+    }
+    if (waitedForSpace) {
+      this.log(`video request ${short(requestId)}: ${camera.name} exported now that the archive folder has space`);
       await this.serialize(requestId, async () => {
-        await this.o.recorder.requestExportFailed(request, camera, error);
-        await this.updateCamera(requestId, index, { outcome: 'Failed', message: error.message }, 2);
+        const { error: _full, ...rest } = this.require(requestId);
+        await this.save(rest);
       });
-      return;
     }
     if (result.status === 'unavailable') {
       await this.serialize(requestId, async () => {
@@ -576,6 +602,28 @@ export class VideoRequestDesk {
       await this.updateCamera(requestId, index, { uploadJobId, files, ...(result.gaps.length ? { message: `${result.gaps.length} gap(s) without recording` } : {}) }, 1);
     });
     void this.renewQuietly(requestId, signal);
+  }
+
+  /**
+   * The archive folder is full: says so (the role's log, the request's error and its
+   * 'updated' event), then waits 1 s, 2 s, 4 s… (at most DISK_FULL_MAX_WAIT_MS), or
+   * less once at least DISK_FULL_WAKE_BYTES more are free than after this failure.
+   */
+  private async waitForSpace(requestId: string, camera: VideoRequestCamera, archive: string, error: DiskFullError, attempt: number, signal: AbortSignal): Promise<void> {
+    const free = error.freeBytes ?? (await freeBytes(archive));
+    const delay = Math.min(DISK_FULL_MAX_WAIT_MS, 1000 * 2 ** Math.min(attempt - 1, 16));
+    const message = `the archive folder ${archive} is full (${mebibytes(free)} free): waiting for space to export ${camera.name}`;
+    this.log(`video request ${short(requestId)}: ${message} (try ${attempt + 1} in at most ${Math.round(delay / 1000)} s)`);
+    await this.serialize(requestId, async () => {
+      const r = this.require(requestId);
+      if (r.status === 'Processing') await this.save({ ...r, error: message });
+    });
+    const until = this.o.clock.now() + delay;
+    while (this.o.clock.now() < until) {
+      await this.o.clock.sleep(Math.min(DISK_FULL_CHECK_MS, until - this.o.clock.now()), signal);
+      const now = await freeBytes(archive);
+      if (free !== undefined && now !== undefined && now >= free + DISK_FULL_WAKE_BYTES) return;
+    }
   }
 
   /** Waits for an upload to complete or be canceled; a failed one is retried a few times first. */

@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
+import { NO_SPACE_TEXT } from './diskSpace';
 import { SiteError } from './model';
 
 export const DEBIAN_FFMPEG = '/usr/bin/ffmpeg';
@@ -60,8 +61,8 @@ export interface RunFfmpegOptions {
 const STDERR_TAIL = 4000;
 
 /**
- * Runs ffmpeg to completion. Rejects with the tail of stderr on a non-zero exit,
- * with an AbortError (after killing ffmpeg) when the signal fires.
+ * Runs ffmpeg to completion. Rejects with the tail of stderr on a non-zero exit
+ * or when ffmpeg reports a full disk (then with `code` ENOSPC, whatever its exit), with an AbortError (after killing ffmpeg) when the signal fires.
  */
 export function runFfmpeg(ffmpegPath: string, args: readonly string[], opts: RunFfmpegOptions = {}): Promise<void> {
   const { signal } = opts;
@@ -89,6 +90,8 @@ export function runFfmpeg(ffmpegPath: string, args: readonly string[], opts: Run
     child.on('close', (code, sig) => {
       signal?.removeEventListener('abort', onAbort);
       if (aborted && signal) reject(abortError(signal));
+      // A full disk while writing the trailer still exits 0 (seen with ffmpeg 4 and 5), leaving a truncated file.
+      else if (NO_SPACE_TEXT.test(stderr)) reject(Object.assign(new Error(`ffmpeg could not write its output (exit ${code ?? sig}): ${stderr.trim()}`), { code: 'ENOSPC' }));
       else if (code === 0) resolve();
       else reject(new Error(`ffmpeg exited with ${code ?? sig}: ${stderr.trim() || '(no output)'}`));
     });

@@ -11,6 +11,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { diskFullError, isNoSpace } from './diskSpace';
 import { runFfmpeg } from './ffmpeg';
 import {
   MAX_EXPORT_PART_MS,
@@ -217,7 +218,12 @@ export class LocalFolderSite implements Site {
     }
 
     const dest = path.resolve(destDir);
-    await mkdir(dest, { recursive: true });
+    try {
+      await mkdir(dest, { recursive: true });
+    } catch (e) {
+      if (isNoSpace(e)) throw await diskFullError(path.dirname(dest), e);
+      throw e;
+    }
     const pieces = splitIntoParts(covered, maxPartMs);
     const stem = pathSegmentFor(cameraId);
     const written: string[] = [];
@@ -237,7 +243,7 @@ export class LocalFolderSite implements Site {
             { signal },
           );
         } catch (e) {
-          if ((e as Error).name === 'AbortError') throw e;
+          if ((e as Error).name === 'AbortError' || isNoSpace(e)) throw e;
           throw new SiteError('ExportFailed', `export of camera ${JSON.stringify(cameraId)} ${piece.from.toISOString()} - ${piece.to.toISOString()} failed: ${(e as Error).message}`);
         } finally {
           await rm(list, { force: true });
@@ -252,6 +258,8 @@ export class LocalFolderSite implements Site {
     } catch (e) {
       // Nobody gets a list of what was written before the failure: remove it all.
       await Promise.all(written.map((f) => rm(f, { force: true })));
+      // A full disk is no fault of the recordings: say so (and what is free once the parts are gone).
+      if (isNoSpace(e) && (e as Error).name !== 'AbortError') throw await diskFullError(dest, e);
       throw e;
     }
     const gaps = gapsIn(covered, range);
@@ -300,6 +308,7 @@ export class LocalFolderSite implements Site {
         if (codec !== 'avc1' && codec !== 'avc3') await cut(['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23', '-pix_fmt', 'yuv420p']);
       } catch (e) {
         if ((e as Error).name === 'AbortError') throw e;
+        if (isNoSpace(e)) throw await diskFullError(dir, e);
         throw new SiteError('ExportFailed', `clip of camera ${JSON.stringify(cameraId)} ${from.toISOString()} - ${to.toISOString()} failed: ${(e as Error).message}`);
       }
       const durationMs = await readMp4DurationMs(temp);
@@ -338,6 +347,10 @@ export class LocalFolderSite implements Site {
       return { status: 'ok', file, cameraId, at, bytes, sha256 };
     } catch (e) {
       if ((e as Error).name === 'AbortError') throw e;
+      if (isNoSpace(e)) {
+        await rm(temp, { force: true });
+        throw await diskFullError(path.dirname(file), e);
+      }
       throw new SiteError('ExportFailed', `snapshot of camera ${JSON.stringify(cameraId)} at ${at.toISOString()} failed: ${(e as Error).message}`);
     } finally {
       await rm(temp, { force: true });

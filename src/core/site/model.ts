@@ -199,6 +199,8 @@ export type SiteErrorCode =
   | 'ExportRangeTooLong'
   | 'ExportFailed'
   | 'FfmpegMissing'
+  /** The folder written to is full (ENOSPC): nothing half-written was kept; try again when there is space. */
+  | 'DiskFull'
   /** Nothing is recorded where something has to be (a review clip). */
   | 'NoRecordings';
 
@@ -227,6 +229,27 @@ export class SiteFileError extends SiteError {
     );
     this.name = 'SiteFileError';
   }
+}
+
+/**
+ * The disk under `folder` is full (ENOSPC or a quota): what was being written there
+ * was removed. `freeBytes`: what is free there now (undefined: unknown).
+ */
+export class DiskFullError extends SiteError {
+  constructor(
+    readonly folder: string,
+    readonly freeBytes: number | undefined,
+    message?: string,
+    cause?: unknown,
+  ) {
+    super('DiskFull', message ?? `the folder ${folder} is full (${freeBytes === undefined ? 'unknown space' : `${(freeBytes / 1048576).toFixed(1)} MiB`} free)`);
+    this.name = 'DiskFullError';
+    if (cause !== undefined) this.cause = cause;
+  }
+}
+
+export function isDiskFull(e: unknown): e is DiskFullError {
+  return e instanceof DiskFullError;
 }
 
 export function isSiteError(e: unknown, code?: SiteErrorCode): e is SiteError {
