@@ -215,7 +215,9 @@ function build(): void {
   verify.addEventListener('click', () => void (async () => {
     try {
       const r = await host.request<TrailCheck>('verify');
-      if (r.ok) setBanner('ok', `The activity trail verifies: ${r.records.toLocaleString('en')} records, the hash chain is intact.`);
+      const anchors = r.anchors?.summary ?? [];
+      if (r.ok && r.anchors?.ok === false) setBanner('error', 'The hash chain is intact, but the trail does NOT match the anchors the service keeps: it was rewritten.', anchors);
+      else if (r.ok) setBanner('ok', `The activity trail verifies: ${r.records.toLocaleString('en')} records, the hash chain is intact.`, anchors);
       else setBanner('error', `The activity trail does NOT verify (${r.problems.length} problem(s)).`, r.problems.map((p) => `${p.line !== undefined ? `line ${p.line}: ` : ''}${p.message}`));
     } catch (error) {
       showIssues(error);

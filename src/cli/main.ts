@@ -83,8 +83,9 @@ windows, these commands) are its clients over an owner-only local socket
                                              the user may see)
   requests                                   the video requests
   poll                                       poll now
-  verify                                     check the activity trail's chain
-                                             (exit code 1 when it does not verify)
+  verify                                     check the activity trail's chain and its
+                                             anchors at the service (exit code 1 when
+                                             either does not verify)
   activities [--csv]                         the activity trail (JSON or CSV)
   stop                                       stop the running role (needs View
                                              plugin configuration)
@@ -388,7 +389,9 @@ async function scripted(command: ScriptedCommand, positionals: string[], values:
   }
   print(call.shape(result));
   // A trail that does not verify must fail a script that checks it.
-  if (command === 'verify' && (result as { ok?: unknown } | null)?.ok === false) return 1;
+  // So must one the service's anchors contradict (rewritten from the start with its head).
+  const verified = result as { ok?: unknown; anchors?: { ok?: unknown } } | null;
+  if (command === 'verify' && (verified?.ok === false || verified?.anchors?.ok === false)) return 1;
   return 0;
 }
 

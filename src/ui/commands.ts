@@ -131,8 +131,10 @@ export function registerCommands(context: vscode.ExtensionContext, deps: Command
   });
 
   register('clearance.verifyActivityTrail', 'Verify activity trail', async () => {
-    const result = await (await signedIn()).request<TrailVerification>('activities.verify');
-    if (result.ok) void vscode.window.showInformationMessage(`The activity trail verifies: ${result.records} record(s), chain intact.`);
+    const result = await (await signedIn()).request<TrailVerification & { anchors?: { ok: boolean; summary: string[] } }>('activities.verify');
+    const anchors = result.anchors?.summary.join(' ') ?? '';
+    if (result.ok && result.anchors?.ok === false) void vscode.window.showErrorMessage(plainMessage(`The activity trail's hash chain is intact, but it does NOT match the service's anchors: ${anchors}`));
+    else if (result.ok) void vscode.window.showInformationMessage(`The activity trail verifies: ${result.records} record(s), chain intact. ${anchors}`.trim());
     else void vscode.window.showErrorMessage(plainMessage(`The activity trail does NOT verify: ${result.problems.map((p) => `line ${p.line}: ${p.message}`).join('; ')}`));
     return result;
   });

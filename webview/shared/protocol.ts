@@ -125,6 +125,8 @@ export interface TrailCheck {
   ok: boolean;
   records: number;
   problems: { line?: number; seq?: number; message: string }[];
+  /** The trail against the anchors the service keeps (false ok: the trail was rewritten); its summary in sentences. */
+  anchors?: { ok: boolean; summary: string[] };
 }
 
 export interface RequestCameraView {

@@ -128,6 +128,7 @@ export class DocumentStoreClient implements EvidenceService {
       ...(input.startTimeUtc ? { StartTimeUtc: input.startTimeUtc } : {}),
       ...(input.endTimeUtc ? { EndTimeUtc: input.endTimeUtc } : {}),
       ...(input.categoryId ? { CategoryId: input.categoryId } : {}),
+      ...(input.customFields && Object.keys(input.customFields).length ? { CustomFields: { ...input.customFields } } : {}),
     };
     const e = await this.create<Evidence>(`${this.tenant}/evidence`, input.idempotencyKey, body);
     return { evidenceId: e.EvidenceId };

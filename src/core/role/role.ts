@@ -26,12 +26,19 @@ import type { OperatorExportInput, SnapshotExportInput } from './operatorExports
 import { NO_HOST, RoleCommands } from './commands';
 import { buildCustodyReport, type CustodySubject } from './custodyReports';
 import { relayRoleEvents } from './roleEvents';
+import { checkTrailAnchors, type TrailAnchorCheck } from './trailAnchors';
 import { RoleQueries } from './roleQueries';
 import { closeRoleParts, openRoleParts, type RoleOptions, type RoleParts } from './roleWiring';
 import type { ConnectionSnapshot, RoleEvent, RoleSnapshot, RoleStatus, UserView } from './snapshot';
 
 export type { OperatorExportInput, RoleOptions, SnapshotExportInput };
 export type { PublicRoleState } from './roleQueries';
+export type { TrailAnchorCheck } from './trailAnchors';
+
+/** activities.verify: the local check of the trail (TrailVerification), and its check against the service's anchors. */
+export interface RoleTrailVerification extends TrailVerification {
+  anchors: TrailAnchorCheck;
+}
 
 const RECENT_ACTIVITIES = 50;
 
@@ -356,9 +363,21 @@ export class Role {
     return this.trail.query(query);
   }
 
-  async verifyTrail(user: string): Promise<TrailVerification> {
+  /**
+   * The hash chain of the trail file and its head (ok, records, problems: the local
+   * check, whatever the service answers), and the trail against the anchors the
+   * service keeps with the role's evidence (`anchors`).
+   */
+  async verifyTrail(user: string): Promise<RoleTrailVerification> {
     await this.authorize(user, 'viewConfiguration');
-    return this.trail.verify();
+    const local = await this.trail.verify();
+    const anchors = await checkTrailAnchors({
+      records: () => this.trail.records(),
+      recordsOnDisk: async (seqs) => (await this.trail.verifyRecords(seqs)).records,
+      jobs: () => this.uploads.snapshot(),
+      documents: async () => (await this.parts.account.ensureConnection()).documents,
+    });
+    return { ...local, anchors };
   }
 
   /** A filtered, sorted page of the trail and how many records match. */

@@ -163,6 +163,11 @@ export async function openRoleParts<T>(options: RoleOptions, compose: (parts: Ro
       throttling: properties.throttlingEnabled,
       ...(options.blockSize ? { blockSize: options.blockSize } : {}),
       clock: () => clock.now(),
+      // Each evidence item carries the trail head of its creation (verify checks the trail against it).
+      anchor: () => {
+        const last = trail.records().at(-1);
+        return last ? { seq: last.seq, hash: last.hash } : undefined;
+      },
       onWarning: log,
     });
     const registry = await CameraRegistry.open(roleState, options.site);
@@ -224,6 +229,11 @@ export async function openRoleParts<T>(options: RoleOptions, compose: (parts: Ro
       ...(options.debug ? { debug: options.debug } : {}),
     });
     const poller = new Poller({ intervalMs: () => settings.pollIntervalMs, tick: (signal, poll) => dispatcher.tick(signal, poll), clock });
+    // An upload acknowledged while the poller backs off: the service is back, so poll now
+    // rather than at the end of a back-off of minutes.
+    uploads.onDidChange((e) => {
+      if ((e.kind === 'progress' || (e.kind === 'finished' && e.job.state === 'completed')) && poller.snapshot.state === 'backingOff') void poller.pollNow();
+    });
     const activation = await activateRolePrivileges(roleState, options.site, new Date(clock.now()));
     sessions = await SiteSessions.open({ stateDir: options.stateDir, site: options.site, now: () => clock.now(), onEvent: (e) => recorder.sessionEvent(e) });
     return await compose({ clock, log, lock, journal, trail, recorder, accounts, account, settings, http, uploads, registry, notifications, requests, reviews, exports, dispatcher, poller, activation, sessions });

@@ -7,6 +7,7 @@ import { BLOB_CHUNK_BYTES, BLOB_UNMETERED_CHUNK_BYTES } from '../clearance/blobC
 import type { SecretStore } from '../config/secretStore';
 import { ServiceError } from '../net/errors';
 import type { BlockCrypto } from './blockCrypto';
+import { anchorFields, type EvidenceAnchor } from './evidenceAnchor';
 import { MAX_BLOCKS_IN_FLIGHT, throttledBlockBytes, type BlockBudget } from './blockPipeline';
 import { forgetPartSecrets, resetPart, uploadPart, UploadUriRejected, type PartUploadDeps } from './partUpload';
 import type { BandwidthLimiter, BlobStore, EvidenceService } from './ports';
@@ -30,6 +31,8 @@ export interface EvidenceUploadDeps {
   /** A block was acknowledged (or a Put Block failed). */
   onBlockSettled(job: UploadJob, part: UploadPart, block: number): void;
   onWarning(message: string): void;
+  /** The trail head to anchor in a new evidence item (its custom fields); none when absent or undefined. */
+  anchor?: () => EvidenceAnchor | undefined | Promise<EvidenceAnchor | undefined>;
   /** Block buffers shared by every upload (bounds the memory of all blocks in flight). */
   budget?: BlockBudget;
   /** Encrypts and hashes blocks (off the main thread). */
@@ -100,6 +103,14 @@ export class EvidenceUpload {
   private async createEvidence(): Promise<void> {
     const { job } = this;
     const categoryId = job.categoryId ?? (job.caseTarget.kind === 'new' ? job.caseTarget.categoryId : undefined);
+    if (!job.anchor && this.deps.anchor) {
+      // Fixed and saved before the create: a retry with the same key must send the same body.
+      const anchor = await this.deps.anchor();
+      if (anchor) {
+        job.anchor = { seq: anchor.seq, hash: anchor.hash };
+        await this.deps.save(job);
+      }
+    }
     const created = await this.deps.evidence.createEvidence({
       idempotencyKey: idempotencyKeys.evidence(job),
       name: job.evidence.name,
@@ -107,6 +118,7 @@ export class EvidenceUpload {
       ...(job.evidence.startTimeUtc ? { startTimeUtc: job.evidence.startTimeUtc } : {}),
       ...(job.evidence.endTimeUtc ? { endTimeUtc: job.evidence.endTimeUtc } : {}),
       ...(categoryId ? { categoryId } : {}),
+      ...(job.anchor ? { customFields: anchorFields(job.anchor) } : {}),
     });
     job.evidenceId = created.evidenceId;
     job.caseLinked = false;
@@ -233,6 +245,7 @@ export class EvidenceUpload {
     }
     job.generation = (job.generation ?? 0) + 1;
     delete job.evidenceId;
+    delete job.anchor; // the new evidence (a new key) anchors the trail as it is then
     job.caseLinked = false;
     for (const part of job.parts) {
       await forgetPartSecrets(this.deps.secrets, job.id, part.index);

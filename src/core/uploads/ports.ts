@@ -14,6 +14,8 @@ export interface EvidenceService {
     startTimeUtc?: string;
     endTimeUtc?: string;
     categoryId?: string;
+    /** Free-form fields kept with the evidence (the trail anchor: see evidenceAnchor.ts). */
+    customFields?: Record<string, string>;
   }): Promise<{ evidenceId: string }>;
   /** Idempotent: linking twice changes nothing. */
   linkEvidenceToCase(caseId: string, evidenceId: string): Promise<void>;

@@ -108,6 +108,7 @@ export class ProgressMeter {
       ...(job.error !== undefined ? { error: job.error } : {}),
       ...(job.unreachable ? { unreachable: true } : {}),
       ...(job.evidenceId !== undefined ? { evidenceId: job.evidenceId } : {}),
+      ...(job.anchor !== undefined ? { anchor: { ...job.anchor } } : {}),
       ...(job.caseId !== undefined ? { caseId: job.caseId } : {}),
       ...(job.videoRequestId !== undefined ? { videoRequestId: job.videoRequestId } : {}),
       createdAt: job.createdAt,

@@ -2,6 +2,7 @@
 // each of its parts (an exported file) becomes one resource of that evidence.
 // Everything here is persisted, so that a crash at any moment loses nothing:
 // the job records each step the moment the service has acknowledged it.
+import type { EvidenceAnchor } from './evidenceAnchor';
 
 export const UPLOAD_JOB_STATES = ['queued', 'uploading', 'paused', 'completing', 'completed', 'failed', 'canceled'] as const;
 export type UploadJobState = (typeof UPLOAD_JOB_STATES)[number];
@@ -102,6 +103,11 @@ export interface UploadJob {
   /** Bumped when the job starts over because the service purged its incomplete evidence (after 24 h). */
   generation?: number;
   evidenceId?: string;
+  /**
+   * The head of the activity trail sent with the evidence (its custom fields), fixed
+   * before the evidence is created so that a retry with the same key sends the same body.
+   */
+  anchor?: EvidenceAnchor;
   /** The evidence is linked to caseId (a step of its own: a crash may fall between creating and linking). */
   caseLinked?: boolean;
   parts: UploadPart[];
@@ -124,6 +130,8 @@ export interface UploadJobSnapshot {
   error?: string;
   unreachable?: boolean;
   evidenceId?: string;
+  /** The trail head the evidence carries (see UploadJob.anchor). */
+  anchor?: EvidenceAnchor;
   caseId?: string;
   videoRequestId?: string;
   createdAt: string;

@@ -24,6 +24,7 @@ import { EvidenceUpload, type EvidenceUploadDeps } from './evidenceUpload';
 import { JobStore } from './jobStore';
 import { checkNewJob, checkQueueSettings, DEFAULT_BLOCK_SIZE, isJobId, toUploadJob, UploadInputError, type NewUploadJob } from './jobValidation';
 import { forgetPartSecrets } from './partUpload';
+import type { EvidenceAnchor } from './evidenceAnchor';
 import type { BandwidthLimiter, BlobStore, EvidenceService } from './ports';
 import { ProgressMeter } from './progressMeter';
 import { MAX_PARALLEL_UPLOADS, Slots } from './slots';
@@ -52,6 +53,12 @@ export interface UploadQueueOptions {
   clock?: () => number;
   /** Least time between two progress events of one job (default 250 ms). */
   progressIntervalMs?: number;
+  /**
+   * The head of the activity trail, asked when an evidence item is about to be
+   * created: it goes into the evidence's custom fields (evidenceAnchor.ts) and is
+   * kept on the job. Absent: no anchor.
+   */
+  anchor?: () => EvidenceAnchor | undefined | Promise<EvidenceAnchor | undefined>;
   /** Problems that do not stop the queue (a staged folder that could not be removed...). Never given secrets. */
   onWarning?: (message: string) => void;
 }
@@ -123,6 +130,7 @@ export class UploadQueue {
       onWarning: (message) => this.options.onWarning?.(message),
       budget: new BlockBudget(),
       crypto: sharedBlockCrypto(),
+      ...(options.anchor ? { anchor: options.anchor } : {}),
     };
   }
 

@@ -282,7 +282,10 @@ describe('role engine (in-process, local service, real video)', function () {
     assert.equal(after.activities.count, records + 1);
     assert.equal(after.activities.recent.at(-1)?.type, 'roleStopped');
     assert.equal(after.properties.throttlingEnabled, false);
-    assert.deepEqual(await role.verifyTrail('admin'), { ok: true, records: records + 1, problems: [] });
+    const verified = await role.verifyTrail('admin');
+    assert.deepEqual({ ok: verified.ok, records: verified.records, problems: verified.problems }, { ok: true, records: records + 1, problems: [] });
+    assert.equal(verified.anchors.ok, true, verified.anchors.summary.join('\n'));
+    assert.deepEqual(verified.anchors.mismatched, []);
     const csv = await role.exportActivitiesCsv('admin', { types: ['requestStatusChanged'] });
     assert.match(csv.split('\n')[0], /^seq,time,localTime,type,user,summary,cameras,requestId/);
     assert.ok(csv.includes('Pending → Processing'));
