@@ -131,8 +131,9 @@ async function drawChart(): Promise<void> {
         width: Math.min(840, Math.max(320, chartBox.clientWidth || 760)),
         height: 220,
         tzDate: (ts) => uPlot.tzDate(new Date(ts * 1000), 'Etc/UTC'),
-        // One day alone would make uPlot stretch the axis over years: give it a day on each side.
-        scales: { x: { time: true, range: (_u, min, max) => (min === max ? [min - 86_400, max + 86_400] : [min, max]) }, bytes: {} },
+        // The days listed, and half a day on each side: left to itself, uPlot stretches a
+        // single day (or a few) over years.
+        scales: { x: { time: true, range: () => [xs[0]! - 43_200, xs[xs.length - 1]! + 43_200] }, bytes: {} },
         axes: [
           { stroke: fg, grid: { stroke: 'rgba(128,128,128,0.2)' } },
           { stroke: fg, label: 'uploads', grid: { stroke: 'rgba(128,128,128,0.2)' } },

@@ -527,7 +527,7 @@ export async function runPanels(s) {
       }
     });
 
-    await check('panel 9: Activities Report: the trail newest first; filtered by user admin, then by type requestReviewed; paging says "1–N of M"; Verify trail; the uploads chart', async () => {
+    await check('panel 9: Activities Report: the trail newest first; filtered by user admin, then by type requestReviewed; paging says "1–N of M"; Verify trail (the hash chain, and the anchors the service keeps: all match); the uploads chart', async () => {
       const f = await show('activities', 'Clearance: Open Activities Report');
       const rows = f.locator('#rows tr[data-seq]');
       const cells = () => rows.evaluateAll((trs) => trs.map((tr) => [...tr.cells].map((td) => td.textContent)));
@@ -566,7 +566,12 @@ export async function runPanels(s) {
       if (!reviewed.some((r) => r[4].includes(reviewId?.slice(0, 8) ?? '—'))) throw new Error(`no review of request ${reviewId} in ${JSON.stringify(reviewed)}`);
 
       await f.locator('vscode-button#verify').click();
-      await banner(f, 'ok', /^The activity trail verifies: [\d,]+ records, the hash chain is intact\.$/).waitFor({ state: 'visible' });
+      // The chain, and the trail against the anchors the service keeps in the evidence of the journey's uploads.
+      const verified = banner(f, 'ok', /The activity trail verifies: [\d,]+ records, the hash chain is intact\./);
+      await verified.waitFor({ state: 'visible' });
+      const anchorLine = (await verified.locator('li').allTextContents()).find((l) => /anchor\(s\) checked at the service/.test(l)) ?? '';
+      const anchors = /^(\d+) anchor\(s\) checked at the service: (\d+) match, 0 do not\.$/.exec(anchorLine.trim());
+      if (!anchors || Number(anchors[1]) < 1 || anchors[1] !== anchors[2]) throw new Error(`the Verify banner's anchor line reads ${JSON.stringify(anchorLine)}`);
       await f.locator('#chart canvas').first().waitFor({ state: 'attached', timeout: 10_000 });
       if (!/uploads/.test((await f.locator('#chart').getAttribute('aria-label')) ?? '')) throw new Error(`the chart is labelled "${await f.locator('#chart').getAttribute('aria-label')}"`);
       await wb.screenshot(path.join(shots, 'panel-activities.png'), { blur: true });

@@ -109,3 +109,11 @@ export class TimeoutError extends Error {
     this.attempts = facts.attempts;
   }
 }
+
+/** The failure (or one of its causes) had no answer behind it: no connection, a reset, a timeout. */
+export function gotNoAnswer(err: unknown): boolean {
+  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
+    if (e instanceof NetworkError || e instanceof TimeoutError) return true;
+  }
+  return false;
+}

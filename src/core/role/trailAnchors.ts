@@ -6,7 +6,7 @@
 // out of reach leaves anchors unchecked and says so; it never fails the local check.
 import type { ActivityRecord, RecordCheck } from '../audit/activityTrail';
 import type { Evidence } from '../clearance/api';
-import { NetworkError, ServiceError, TimeoutError } from '../net/errors';
+import { gotNoAnswer, ServiceError } from '../net/errors';
 import { anchorOfFields, type EvidenceAnchor } from '../uploads/evidenceAnchor';
 import type { UploadJobSnapshot } from '../uploads/uploadJob';
 
@@ -91,12 +91,6 @@ function candidates(jobs: readonly UploadJobSnapshot[], records: readonly Activi
   return [...byId.values()].sort((a, b) => b.rank - a.rank);
 }
 
-function noAnswer(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof NetworkError || e instanceof TimeoutError) return true;
-  }
-  return false;
-}
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
 
@@ -132,7 +126,7 @@ export async function checkTrailAnchors(deps: TrailAnchorDeps): Promise<TrailAnc
         try {
           item = await reader.getEvidence(c.evidenceId);
         } catch (err) {
-          if (noAnswer(err)) unreachable = true;
+          if (gotNoAnswer(err)) unreachable = true;
           const why = err instanceof ServiceError && err.status === 404 ? 'the service has no such evidence item' : messageOf(err);
           unreadable.push({ evidenceId: c.evidenceId, message: why });
           continue;

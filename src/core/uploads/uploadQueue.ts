@@ -16,7 +16,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type Keyv from 'keyv';
 import type { SecretStore } from '../config/secretStore';
-import { NetworkError, TimeoutError } from '../net/errors';
+import { gotNoAnswer } from '../net/errors';
 import { Emitter } from '../events';
 import { sharedBlockCrypto } from './blockCrypto';
 import { BlockBudget } from './blockPipeline';
@@ -437,7 +437,7 @@ export class UploadQueue {
     }
     job.state = 'failed';
     job.error = describe(err);
-    if (noAnswer(err)) job.unreachable = true;
+    if (gotNoAnswer(err)) job.unreachable = true;
     await this.jobStore.save(job);
     this.emit('finished', job);
   }
@@ -500,13 +500,6 @@ export class UploadQueue {
 /** The states pause() accepts (the job runs or waits to run). */
 const PAUSABLE: readonly UploadJob['state'][] = ['queued', 'uploading', 'completing'];
 
-/** The failure had no answer behind it (no connection, a reset, a timeout): the service may simply be away. */
-function noAnswer(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {
-    if (e instanceof NetworkError || e instanceof TimeoutError) return true;
-  }
-  return false;
-}
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
