@@ -26,6 +26,7 @@ import type { FieldIssue } from '../../../src/core/config/fieldErrors';
 import { FileSecretStore } from '../../../src/core/config/secretStore';
 import { JournalStore } from '../../../src/core/store/journalStore';
 import { connectionFile, otherJwk, secretValues, testJwk, toFileText } from './connectionFixture';
+import { random } from '../control/helpers';
 
 const SEED = process.env.FC_SEED ? Number(process.env.FC_SEED) : 13_2025;
 const NOW = new Date('2025-06-01T12:00:00Z');
@@ -79,18 +80,6 @@ const canonical = (() => {
 
 // ---- serialisation with a seeded layout ---------------------------------------------------
 
-/** mulberry32: the layout's randomness, seeded by fast-check. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 interface Layout {
   whitespace: boolean;
   shuffle: boolean;
@@ -99,7 +88,7 @@ interface Layout {
 
 /** JSON text of `value` with random JSON whitespace, key order and character escapes. */
 function serialize(value: unknown, seed: number, layout: Layout): string {
-  const rnd = prng(seed);
+  const rnd = random(seed);
   const ws = (): string => (layout.whitespace ? ['', ' ', '  ', '\t', '\n', '\r\n', ' \r\n\t '][Math.floor(rnd() * 7)]! : '');
   const str = (s: string): string => {
     if (!layout.escapes) return JSON.stringify(s);

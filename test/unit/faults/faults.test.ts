@@ -18,6 +18,7 @@ import { Role, type RoleOptions } from '../../../src/core/role/role';
 import { waitFor } from '../role/world';
 import { faultRoleOptions, startFaultWorld, type FaultWorld } from './faultWorld';
 import { checkGuarantees, report, type CaseFigures, type Expect } from './guarantees';
+import { random as mulberry32 } from '../control/helpers';
 
 const FULL = process.env.CLEARANCE_FAULTS_FULL === '1';
 const MODE = FULL ? 'full' : 'quick';
@@ -30,17 +31,6 @@ const OUTAGE_MS = FULL ? 120_000 : 15_000;
 const SEED = Number(process.env.CLEARANCE_FAULTS_SEED ?? Date.now() % 1_000_000);
 const CHILD = path.join(__dirname, 'roleChild.ts');
 
-/** mulberry32: a small seeded generator, so that a failing kill schedule can be replayed. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 interface Ctx {
   world: FaultWorld;
@@ -310,7 +300,7 @@ describe(`faults: a five-file request through every fault (${MODE} run, seed ${S
     this.timeout(KILLS * 60_000 + 30_000);
     await role?.close();
     role = undefined;
-    const random = seeded(SEED);
+    const random = mulberry32(SEED);
     // The child runs the role on the same state: account, selection and trail carry over.
     const spawnChild = (args: string[]) => {
       const child = spawn(process.execPath, ['--import', 'tsx', CHILD, world.dir, world.siteDir, world.ffmpeg, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
