@@ -41,6 +41,12 @@ export interface EmulatorOptions {
   /** 0: the port of the previous run when free, else any free port. */
   port?: number;
   clock?: Clock;
+  /**
+   * The document store's own clock (evidence creation times, the 24 h purge of incomplete
+   * evidence); `clock` unless given. Lets a test age evidence past its purge while tokens
+   * and request leases, renewed all along in a real day, stay valid.
+   */
+  evidenceClock?: Clock;
   /** Lifetime of issued access tokens. */
   tokenLifetimeSeconds?: number;
   /** Faults active from the start. */
@@ -300,7 +306,7 @@ export async function startEmulator(options: EmulatorOptions): Promise<RunningEm
     const blobs = await BlobGateway.start({ location, host, port: options.port === 0 || options.port === undefined ? previousBlobPort : 0, faults, log });
     started.push('stopping Azurite and the blob gateway', () => blobs.stop());
     const idempotency = new IdempotencyKeys(s.idempotency, clock);
-    const documents = new DocumentStore({ accounts, evidence: s.evidence, resources: s.resources, cases: s.cases, blobs, idempotency, clock, log });
+    const documents = new DocumentStore({ accounts, evidence: s.evidence, resources: s.resources, cases: s.cases, blobs, idempotency, clock: options.evidenceClock ?? clock, log });
     const agents = new AgentService({
       jobs: s.jobs,
       cameras: s.cameras,

@@ -32,6 +32,7 @@ export const ACTIVITY_TYPES = [
   'uploadCompleted',
   'uploadFailed',
   'uploadCanceled',
+  'uploadStartedOver',
   'userSignedIn',
   'userSignedOut',
   'signInRefused',

@@ -3,6 +3,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { XMLParser } from 'fast-xml-parser';
+import { ServiceError } from '../net/errors';
 import type { HttpClient } from '../net/httpClient';
 import type { BlobStore, BlockList, PutBlockOptions } from '../uploads/ports';
 
@@ -24,7 +25,7 @@ export class BlobClient implements BlobStore {
 
   async putBlock(uri: string, blockId: string, data: Buffer, opts: PutBlockOptions = {}): Promise<void> {
     const md5 = opts.contentMd5 ?? createHash('md5').update(data).digest('base64');
-    await this.http.request(withQuery(uri, `comp=block&blockid=${encodeURIComponent(blockId)}`), {
+    await refusal('a block', this.http.request(withQuery(uri, `comp=block&blockid=${encodeURIComponent(blockId)}`), {
       method: 'PUT',
       headers: { 'x-ms-version': BLOB_API_VERSION, 'Content-MD5': md5 },
       // A factory: a retry sends the block again from its first byte.
@@ -34,16 +35,16 @@ export class BlobClient implements BlobStore {
       ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
       // Put Block with the same id and content is idempotent.
       retryable: true,
-    });
+    }));
   }
 
   async getBlockList(uri: string, signal?: AbortSignal): Promise<BlockList | undefined> {
-    const res = await this.http.request(withQuery(uri, 'comp=blocklist&blocklisttype=all'), {
+    const res = await refusal('the block list read', this.http.request(withQuery(uri, 'comp=blocklist&blocklisttype=all'), {
       method: 'GET',
       headers: { 'x-ms-version': BLOB_API_VERSION },
       signal,
       acceptStatus: (s) => (s >= 200 && s < 300) || s === 404 || s === 403,
-    });
+    }));
     if (res.status === 404) return { committed: [], uncommitted: [] };
     // A write-only SAS (no "r") may not read the list: the caller then trusts its own record.
     if (res.status === 403) return undefined;
@@ -60,13 +61,39 @@ export class BlobClient implements BlobStore {
 
   async putBlockList(uri: string, blockIds: string[], headers: Record<string, string>, signal?: AbortSignal): Promise<void> {
     const body = `<?xml version="1.0" encoding="utf-8"?><BlockList>${blockIds.map((id) => `<Latest>${id}</Latest>`).join('')}</BlockList>`;
-    await this.http.request(withQuery(uri, 'comp=blocklist'), {
+    await refusal('the block list', this.http.request(withQuery(uri, 'comp=blocklist'), {
       method: 'PUT',
       headers: { 'x-ms-version': BLOB_API_VERSION, 'Content-Type': 'application/xml', ...headers },
       body,
       signal,
       retryable: true,
-    });
+    }));
+  }
+}
+
+/**
+ * A refusal by the blob store, reworded for an operator: what was refused and the
+ * store's own code and message (`the blob store refused a block (400 Md5Mismatch: …)`)
+ * instead of a SAS URL's path and an XML body. Status, URL and code stay on the error.
+ */
+async function refusal<T>(what: string, call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (err) {
+    if (!(err instanceof ServiceError) || err.constructor !== ServiceError) throw err; // a proxy's 407 keeps its own words
+    const said = err.storage ? `${err.storage.code}: ${err.storage.message}` : err.bodyExcerpt || err.statusText;
+    throw new ServiceError(
+      {
+        method: err.method,
+        url: err.url,
+        attempts: err.attempts,
+        status: err.status,
+        statusText: err.statusText,
+        ...(err.storage ? { storage: err.storage } : { body: err.bodyExcerpt }),
+        ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}),
+      },
+      `the blob store refused ${what} (${err.status}${said ? ` ${said}` : ''})`,
+    );
   }
 }
 

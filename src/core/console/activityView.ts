@@ -25,6 +25,7 @@ export const ACTIVITY_ICONS: Readonly<Record<ActivityType, string>> = {
   uploadCompleted: 'cloud-upload',
   uploadFailed: 'error',
   uploadCanceled: 'close',
+  uploadStartedOver: 'refresh',
   userSignedIn: 'account',
   userSignedOut: 'sign-out',
   signInRefused: 'shield',

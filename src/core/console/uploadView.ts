@@ -63,6 +63,12 @@ export function uploadActions(state: UploadJobState): UploadAction[] {
 }
 
 function uploadDescription(u: UploadJobSnapshot, percent: number): string {
+  const text = stateDescription(u, percent);
+  // Said while it matters: the files go again to new evidence.
+  return u.startedOver?.length && !isFinished(u.state) ? `${text} · started over` : text;
+}
+
+function stateDescription(u: UploadJobSnapshot, percent: number): string {
   switch (u.state) {
     case 'uploading': {
       const parts = [`${percent}%`];
@@ -105,6 +111,11 @@ function uploadTooltip(u: UploadJobSnapshot, percent: number, o: ViewOptions): s
     u.state === 'uploading' && u.secondsLeft !== undefined ? `Time left: ${formatDuration(u.secondsLeft)}` : undefined,
     `Files: ${u.parts.length}${u.parts.some((p) => p.encrypted) ? ', encrypted' : ''}`,
     u.error ? `Error: ${u.error}` : undefined,
+    ...(u.startedOver ?? []).map(
+      (s) =>
+        `Started over with new evidence at ${local(s.at)}: ${s.why === 'purged' ? 'the service had deleted the incomplete evidence (after 24 h)' : 'the upload link was refused (expired or revoked)'}` +
+        (s.abandonedEvidenceId ? ` (was ${s.abandonedEvidenceId})` : ''),
+    ),
     u.videoRequestId ? `Video request: ${u.videoRequestId}` : undefined,
     u.caseId ? `Case: ${u.caseId}` : undefined,
     u.evidenceId ? `Evidence: ${u.evidenceId}` : undefined,

@@ -1,5 +1,6 @@
 // Typed network errors. Their messages and fields never carry a query string (Azure SAS
 // tokens live there), user info, or raw control characters from a response body.
+import { XMLParser } from 'fast-xml-parser';
 
 /** The URL without query, fragment or credentials: safe for messages and logs. */
 export function redactUrl(url: string | URL): string {
@@ -28,6 +29,32 @@ export interface RequestFacts {
   attempts: number;
 }
 
+/** What an Azure Storage error body says (`<Error><Code>…</Code><Message>…</Message></Error>`), cleaned for one line. */
+export interface StorageErrorDetail {
+  code: string;
+  /** The message's first line (Azure appends `RequestId:` and `Time:` lines). */
+  message: string;
+}
+
+const storageErrorXml = new XMLParser({ parseTagValue: false, processEntities: false });
+
+/** The code and message of an Azure Storage error body; undefined for any other body. */
+export function storageErrorDetail(body: string | Uint8Array | undefined): StorageErrorDetail | undefined {
+  if (body === undefined) return undefined;
+  const text = typeof body === 'string' ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8');
+  if (!/^\s*(<\?xml[^>]*>\s*)?<Error>/.test(text)) return undefined;
+  let doc: { Error?: { Code?: unknown; Message?: unknown } };
+  try {
+    doc = storageErrorXml.parse(text) as typeof doc;
+  } catch {
+    return undefined; // cut off or not XML after all: the excerpt says what there is
+  }
+  const code = typeof doc.Error?.Code === 'string' ? bodyExcerpt(doc.Error.Code, 64) : '';
+  if (!/^[A-Za-z][A-Za-z0-9]*$/.test(code)) return undefined;
+  const firstLine = typeof doc.Error?.Message === 'string' ? doc.Error.Message.split(/\r?\n/)[0] : '';
+  return { code, message: bodyExcerpt(firstLine, 200) };
+}
+
 /** The server answered with a status the caller did not accept. */
 export class ServiceError extends Error {
   readonly status: number;
@@ -38,9 +65,13 @@ export class ServiceError extends Error {
   readonly attempts: number;
   /** From Retry-After, when the server sent one (ms from when the answer came). */
   readonly retryAfterMs?: number;
+  /** The blob store's own code and message, when the body was an Azure Storage error. */
+  readonly storage?: StorageErrorDetail;
 
-  constructor(facts: RequestFacts & { status: number; statusText: string; body?: string | Uint8Array; retryAfterMs?: number }, message?: string) {
-    const excerpt = bodyExcerpt(facts.body);
+  constructor(facts: RequestFacts & { status: number; statusText: string; body?: string | Uint8Array; retryAfterMs?: number; storage?: StorageErrorDetail }, message?: string) {
+    const storage = facts.storage ?? storageErrorDetail(facts.body);
+    // An operator reads the code and message, not the XML they came in.
+    const excerpt = storage ? `${storage.code}: ${storage.message}` : bodyExcerpt(facts.body);
     super(message ?? `${facts.method} ${facts.url} failed: ${facts.status} ${facts.statusText}${excerpt ? ` — ${excerpt}` : ''}`);
     this.name = 'ServiceError';
     this.status = facts.status;
@@ -50,6 +81,7 @@ export class ServiceError extends Error {
     this.bodyExcerpt = excerpt;
     this.attempts = facts.attempts;
     if (facts.retryAfterMs !== undefined) this.retryAfterMs = facts.retryAfterMs;
+    if (storage) this.storage = storage;
   }
 }
 

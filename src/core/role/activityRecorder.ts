@@ -14,7 +14,7 @@ import { STATUS_LABELS, type VideoRequest, type VideoRequestCamera } from '../re
 import type { ReviewClip, ReviewRecorder } from '../requests/requestReviews';
 import { ROLE_ACTOR, short, type RequestRecorder, type RequestStatusCause } from '../requests/videoRequestDesk';
 import type { ExportResult, SiteError } from '../site/model';
-import type { CaseTarget, UploadJobSnapshot } from '../uploads/uploadJob';
+import type { CaseTarget, UploadJobSnapshot, UploadStartOver } from '../uploads/uploadJob';
 
 /** One changed role property, as it was and as it is. */
 export interface PropertyChange {
@@ -238,6 +238,27 @@ export class ActivityRecorder implements RequestRecorder, ReviewRecorder {
       ...(job.evidenceId ? { evidenceId: job.evidenceId } : {}),
       files: filesOf(job.parts),
       details: { uploadJobId: job.id, state: job.state },
+    });
+  }
+
+  /** An upload gave up its evidence item and starts over with a new one: nothing sent to the old one is kept. */
+  async uploadStartedOver(job: UploadJobSnapshot, startOver: UploadStartOver, requests: RequestLookup): Promise<ActivityRecord> {
+    const request = job.videoRequestId ? requests.get(job.videoRequestId) : undefined;
+    const camera = request?.cameras.find((c) => c.uploadJobId === job.id);
+    const old = startOver.abandonedEvidenceId ? `evidence ${startOver.abandonedEvidenceId}` : 'its evidence';
+    const why =
+      startOver.why === 'purged'
+        ? `the service no longer had ${old} (incomplete evidence is deleted after 24 h)`
+        : `the blob store refused the upload link of ${old} (expired or revoked); it was deleted at the service`;
+    return this.record({
+      type: 'uploadStartedOver',
+      summary: `Upload "${job.title}" started over with new evidence: ${why}. All ${job.parts.length} file(s) are sent again.`,
+      user: ROLE_ACTOR,
+      ...(camera ? { cameras: [camera.id] } : {}),
+      ...(job.videoRequestId ? { requestId: job.videoRequestId } : {}),
+      ...(startOver.abandonedEvidenceId ? { evidenceId: startOver.abandonedEvidenceId } : {}),
+      files: filesOf(job.parts),
+      details: { uploadJobId: job.id, reason: startOver.why },
     });
   }
 

@@ -32,6 +32,10 @@ export function relayRoleEvents(parts: RoleParts, role: RoleEventSink): Disposab
     parts.uploads.onDidChange((event) => {
       role.fire({ kind: 'upload', event });
       if (event.kind === 'finished') void recorder.uploadFinished(event.job, requests).catch((e: unknown) => log(`activity trail: ${(e as Error).message}`));
+      if (event.kind === 'startedOver') {
+        log(`upload ${event.job.id} started over with new evidence (${event.startOver.why === 'purged' ? 'the service purged the incomplete evidence' : 'the upload link was refused'}; was ${event.startOver.abandonedEvidenceId ?? 'none'})`);
+        void recorder.uploadStartedOver(event.job, event.startOver, requests).catch((e: unknown) => log(`activity trail: ${(e as Error).message}`));
+      }
     }),
     poller.onDidChange(() => role.fire({ kind: 'connection', connection: role.connectionSnapshot(account.inUse) })),
     parts.accounts.onDidChange((change) => {

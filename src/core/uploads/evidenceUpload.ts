@@ -12,7 +12,7 @@ import { MAX_BLOCKS_IN_FLIGHT, throttledBlockBytes, type BlockBudget } from './b
 import { forgetPartSecrets, resetPart, uploadPart, UploadUriRejected, type PartUploadDeps } from './partUpload';
 import type { BandwidthLimiter, BlobStore, EvidenceService } from './ports';
 import { MAX_PARALLEL_PARTS, PartPool, PartYield } from './slots';
-import { idempotencyKeys, type UploadJob, type UploadPart } from './uploadJob';
+import { idempotencyKeys, type UploadJob, type UploadPart, type UploadStartOver } from './uploadJob';
 
 export interface EvidenceUploadDeps {
   evidence: EvidenceService;
@@ -37,10 +37,25 @@ export interface EvidenceUploadDeps {
   budget?: BlockBudget;
   /** Encrypts and hashes blocks (off the main thread). */
   crypto?: BlockCrypto;
+  /** Milliseconds since the epoch (the queue's clock). */
+  clock?: () => number;
+  /** The job gave up its evidence and starts over with new evidence (saved already). */
+  startedOver?(job: UploadJob, startOver: UploadStartOver): void;
 }
 
-/** The service no longer has the evidence (purged after 24 h incomplete): the job starts over. */
-class EvidenceGone extends Error {}
+/** How many start-overs a job keeps in its record. */
+const START_OVERS_KEPT = 10;
+
+/** The service no longer has the evidence (purged after 24 h incomplete), or its upload link is refused: the job starts over. */
+class EvidenceGone extends Error {
+  constructor(
+    readonly why: UploadStartOver['why'],
+    message: string,
+    options: { cause: unknown },
+  ) {
+    super(message, options);
+  }
+}
 
 export class EvidenceUpload {
   /** Present while its parts upload: narrowed or widened when throttling changes. */
@@ -58,7 +73,7 @@ export class EvidenceUpload {
     } catch (err) {
       if (!(err instanceof EvidenceGone) || signal.aborted) throw err;
       // Purged at the service (incomplete for 24 h) or its upload URI expired: once per run, start over with new evidence.
-      await this.restart();
+      await this.restart(err.why);
       await this.upload(signal);
     }
   }
@@ -235,8 +250,9 @@ export class EvidenceUpload {
     };
   }
 
-  private async restart(): Promise<void> {
+  private async restart(why: UploadStartOver['why']): Promise<void> {
     const { job } = this;
+    const startOver: UploadStartOver = { at: new Date((this.deps.clock ?? Date.now)()).toISOString(), why, ...(job.evidenceId ? { abandonedEvidenceId: job.evidenceId } : {}) };
     if (job.evidenceId) {
       // Usually purged already; otherwise it must not linger half-uploaded next to the new one.
       await this.deps.evidence.deleteEvidence(job.evidenceId).catch((err: unknown) => {
@@ -251,7 +267,9 @@ export class EvidenceUpload {
       await forgetPartSecrets(this.deps.secrets, job.id, part.index);
       resetPart(part);
     }
+    job.startedOver = [...(job.startedOver ?? []), startOver].slice(-START_OVERS_KEPT);
     await this.deps.save(job);
+    this.deps.startedOver?.(job, startOver);
   }
 }
 
@@ -261,9 +279,9 @@ async function evidenceStep(step: () => Promise<void>): Promise<void> {
     await step();
   } catch (err) {
     // 404: unknown; 410: an idempotent create whose object was deleted or purged since.
-    if (err instanceof ServiceError && (err.status === 404 || err.status === 410)) throw new EvidenceGone(err.message, { cause: err });
+    if (err instanceof ServiceError && (err.status === 404 || err.status === 410)) throw new EvidenceGone('purged', err.message, { cause: err });
     // An upload URI lives as long as incomplete evidence (24 h): once it is refused, the evidence goes too.
-    if (err instanceof UploadUriRejected) throw new EvidenceGone(err.message, { cause: err });
+    if (err instanceof UploadUriRejected) throw new EvidenceGone('linkRefused', err.message, { cause: err });
     throw err;
   }
 }

@@ -107,6 +107,7 @@ export class ProgressMeter {
       state: job.state,
       ...(job.error !== undefined ? { error: job.error } : {}),
       ...(job.unreachable ? { unreachable: true } : {}),
+      ...(job.startedOver?.length ? { startedOver: job.startedOver.map((s) => ({ ...s })) } : {}),
       ...(job.evidenceId !== undefined ? { evidenceId: job.evidenceId } : {}),
       ...(job.anchor !== undefined ? { anchor: { ...job.anchor } } : {}),
       ...(job.caseId !== undefined ? { caseId: job.caseId } : {}),

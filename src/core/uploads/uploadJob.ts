@@ -82,6 +82,15 @@ export function acknowledgedBytes(part: Pick<UploadPart, 'bytesSent' | 'blocksAh
   return part.bytesSent + (part.blocksAhead ?? []).reduce((n, b) => n + b.size, 0);
 }
 
+/** Why an upload started over with new evidence, and when: the operator is told, the trail records it. */
+export interface UploadStartOver {
+  at: string;
+  /** purged: the service no longer had the incomplete evidence (24 h); linkRefused: the blob store refused its upload link (expired or revoked). */
+  why: 'purged' | 'linkRefused';
+  /** The evidence item given up (deleted at the service unless it was gone already). */
+  abandonedEvidenceId?: string;
+}
+
 export interface UploadJob {
   id: string;
   /** What the operator sees, e.g. "Request 42 — Lobby Entrance". */
@@ -102,6 +111,8 @@ export interface UploadJob {
   caseId?: string;
   /** Bumped when the job starts over because the service purged its incomplete evidence (after 24 h). */
   generation?: number;
+  /** Each time the job started over with new evidence (the last few). */
+  startedOver?: UploadStartOver[];
   evidenceId?: string;
   /**
    * The head of the activity trail sent with the evidence (its custom fields), fixed
@@ -129,6 +140,8 @@ export interface UploadJobSnapshot {
   state: UploadJobState;
   error?: string;
   unreachable?: boolean;
+  /** See UploadJob.startedOver. */
+  startedOver?: UploadStartOver[];
   evidenceId?: string;
   /** The trail head the evidence carries (see UploadJob.anchor). */
   anchor?: EvidenceAnchor;

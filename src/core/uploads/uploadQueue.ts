@@ -28,7 +28,7 @@ import type { EvidenceAnchor } from './evidenceAnchor';
 import type { BandwidthLimiter, BlobStore, EvidenceService } from './ports';
 import { ProgressMeter } from './progressMeter';
 import { MAX_PARALLEL_UPLOADS, Slots } from './slots';
-import { assertTransition, type UploadJob, type UploadJobSnapshot } from './uploadJob';
+import { assertTransition, type UploadJob, type UploadJobSnapshot, type UploadStartOver } from './uploadJob';
 
 export { MAX_PARALLEL_PARTS, MAX_PARALLEL_UPLOADS } from './slots';
 export { DEFAULT_BLOCK_SIZE, MAX_BLOCK_SIZE, MIN_BLOCK_SIZE, newPartFromExport, UploadInputError, type NewPart, type NewUploadJob } from './jobValidation';
@@ -67,6 +67,8 @@ export type UploadEvent =
   | { kind: 'changed'; job: UploadJobSnapshot }
   | { kind: 'progress'; job: UploadJobSnapshot }
   | { kind: 'finished'; job: UploadJobSnapshot }
+  /** The job gave up its evidence (purged at the service, or its upload link refused) and starts over with new evidence. */
+  | { kind: 'startedOver'; job: UploadJobSnapshot; startOver: UploadStartOver }
   | { kind: 'removed'; jobId: string };
 
 /** Why a run stopped on purpose; `next` is the state the job takes. */
@@ -128,6 +130,10 @@ export class UploadQueue {
       },
       onBlockSettled: (job, part, block) => this.meter.blockSettled(job, part, block),
       onWarning: (message) => this.options.onWarning?.(message),
+      clock: this.clock,
+      startedOver: (job, startOver) => {
+        if (!this.disposed) this.events.fire({ kind: 'startedOver', job: this.meter.snapshotOf(job), startOver });
+      },
       budget: new BlockBudget(),
       crypto: sharedBlockCrypto(),
       ...(options.anchor ? { anchor: options.anchor } : {}),

@@ -574,6 +574,20 @@ describe('console view models', () => {
       assert.deepEqual(uploadActions('canceled'), []);
     });
 
+    it('says that an upload started over with new evidence, why, and what it gave up', () => {
+      const startedOver = [{ at: '2026-12-02T08:00:00Z', why: 'purged' as const, abandonedEvidenceId: 'ev-old' }];
+      const [up] = uploadItems([job('again', 'uploading', { sentBytes: 10_000_000, startedOver, evidenceId: 'ev-new' })], { timeZoneOffsetMinutes: 60 }) as UploadItem[];
+      assert.equal(up!.description, '10% · started over');
+      assert.match(up!.tooltip, /^Started over with new evidence at 2026-12-02 09:00:00 \+01:00: the service had deleted the incomplete evidence \(after 24 h\) \(was ev-old\)$/m);
+      const link = uploadItems([job('link', 'paused', { startedOver: [{ at: '2026-12-02T08:00:00Z', why: 'linkRefused' }] })]) as UploadItem[];
+      assert.equal(link[0]!.description, 'paused at 0% · started over');
+      assert.match(link[0]!.tooltip, /the upload link was refused \(expired or revoked\)$/m);
+      const done = uploadItems([job('fin', 'completed', { sentBytes: 100_000_000, startedOver })]);
+      const history = done.at(-1) as UploadHistoryNode;
+      assert.equal(history.items[0]!.description, 'completed · 100.0 MB', 'a finished upload says so in its tooltip only');
+      assert.match(history.items[0]!.tooltip, /^Started over with new evidence/m);
+    });
+
     it('keeps a hostile title as plain text', () => {
       const [item] = uploadItems([job('h', 'failed', { title: HOSTILE, error: '[retry](command:evil)' })]) as UploadItem[];
       assert.equal(item!.label, HOSTILE);

@@ -53,6 +53,8 @@ export interface FaultWorld extends Pick<World, 'dir' | 'siteDir' | 'ffmpeg' | '
   blobTotals(): BlobTotals;
   /** Forgets the counts above (and the service's own). */
   resetCounts(): Promise<void>;
+  /** Moves the document store's clock on by `ms`: evidence ages (incomplete evidence is purged after 24 h). */
+  ageEvidence(ms: number): void;
   /** Stops the service; `restart()` starts it again on the same port and folder. */
   stopService(): Promise<void>;
   restart(): Promise<void>;
@@ -62,7 +64,9 @@ export interface FaultWorld extends Pick<World, 'dir' | 'siteDir' | 'ffmpeg' | '
 }
 
 export async function startFaultWorld(name: string): Promise<FaultWorld> {
-  const svc = await startLocalService({ prefix: `clearance-faults-${name}-`, serviceFolder: 'service', clock: systemClock, discoveryIntervalSeconds: 1, keepLogs: false });
+  let evidenceAge = 0;
+  const evidenceClock = { now: () => new Date(Date.now() + evidenceAge) };
+  const svc = await startLocalService({ prefix: `clearance-faults-${name}-`, serviceFolder: 'service', clock: systemClock, evidenceClock, discoveryIntervalSeconds: 1, keepLogs: false });
   const { dir } = svc;
   try {
     const ffmpeg = resolveFfmpeg();
@@ -133,6 +137,9 @@ export async function startFaultWorld(name: string): Promise<FaultWorld> {
         let again = 0;
         for (const n of m.ids.values()) again += Math.max(0, n - 1);
         return { putBlock: m.putBlock, putBlockList: m.putBlockList, bytes: m.bytes, blocksSentAgain: again };
+      },
+      ageEvidence: (ms) => {
+        evidenceAge += ms;
       },
       resetCounts: async () => {
         carried = {};

@@ -6,7 +6,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { ManualClock } from '../../../src/core/net/clock';
-import { NetworkError, ServiceError, TimeoutError } from '../../../src/core/net/errors';
+import { NetworkError, ServiceError, storageErrorDetail, TimeoutError } from '../../../src/core/net/errors';
 import { HttpClient, type HttpClientOptions, type RetryNotice } from '../../../src/core/net/httpClient';
 import { backoffDelayMs, DEFAULT_RETRY_POLICY, isRetryableStatus, parseRetryAfter } from '../../../src/core/net/retry';
 import { closedPort, startTarget, type Handler, type Target } from './loopback';
@@ -362,5 +362,27 @@ describe('HttpClient', () => {
 
     const html = await c.request(`${t.url}/html`);
     assert.throws(() => html.json(), (e: Error) => e instanceof ServiceError && /not JSON/.test(e.message) && !/oops/.test(e.message));
+  });
+});
+
+describe('Azure Storage error bodies', () => {
+  const facts = { method: 'PUT', url: 'http://127.0.0.1:1/devstoreaccount1/c/b', attempts: 1, status: 400, statusText: 'Bad Request' };
+
+  it('reads the code and the first line of the message; the XML stays out of the message', () => {
+    const body = '<?xml version="1.0" encoding="utf-8"?><Error><Code>InvalidBlockList</Code><Message>The specified block list is invalid.\nRequestId:1f\nTime:2026-12-02T07:00:00Z</Message></Error>';
+    const e = new ServiceError({ ...facts, body: Buffer.from(body) });
+    assert.deepEqual(e.storage, { code: 'InvalidBlockList', message: 'The specified block list is invalid.' });
+    assert.equal(e.message, 'PUT http://127.0.0.1:1/devstoreaccount1/c/b failed: 400 Bad Request — InvalidBlockList: The specified block list is invalid.');
+  });
+
+  it('leaves other bodies to the excerpt, and a hostile or cut-off body to neither code nor markup', () => {
+    assert.equal(storageErrorDetail('{"error":"conflict"}'), undefined);
+    assert.equal(storageErrorDetail('<?xml version="1.0"?><Error><Code>Md5Mis'), undefined, 'cut off');
+    assert.equal(storageErrorDetail('<Error><Code>a b<script></Code></Error>'), undefined, 'not a code');
+    assert.equal(storageErrorDetail('<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]><Error><Code>X</Code><Message>&a;&a;</Message></Error>'), undefined, 'no DOCTYPE before the Error');
+    const d = storageErrorDetail(`<Error><Code>ServerBusy</Code><Message>\u0007busy &lt;b&gt;${'y'.repeat(5000)}</Message></Error>`);
+    assert.equal(d?.code, 'ServerBusy');
+    assert.ok(d && d.message.length === 200 && d.message.startsWith('busy &lt;b&gt;yyy') && d.message.endsWith('…'), d?.message);
+    assert.equal(storageErrorDetail('<Error><Code>ServerBusy</Code><Message>a<b>markup</b></Message></Error>')?.message, '', 'markup inside the message is not read as text');
   });
 });

@@ -414,6 +414,9 @@ describe('UploadQueue against the local service', function () {
       assert.equal(done.state, 'completed', done.error);
       assert.notEqual(done.evidenceId, first);
       assert.equal((await plainSha256OfBlob(fx, done.evidenceId!, done.parts[0].resourceId!)).sha256, part.sha256);
+      const told = h.events.filter((e) => e.kind === 'startedOver' && e.job.id === id);
+      assert.deepEqual(told.map((e) => e.kind === 'startedOver' && [e.startOver.why, e.startOver.abandonedEvidenceId]), [['purged', first]], 'one start-over event, saying why');
+      assert.deepEqual(done.startedOver?.map((s) => s.why), ['purged'], 'kept on the job for the Uploads view');
     } finally {
       await h.close();
     }
