@@ -25,6 +25,8 @@ const BENCHES = [
   { name: 'throughput', file: 'throughput.bench.ts', heading: '1. Throughput, throttling off', args: [] },
   { name: 'memory', file: 'memory.bench.ts', heading: '1b. Peak RSS on one 1 GiB upload', args: ['--mib', '1024', '--limit-mib', '64'], quick: ['--mib', '128', '--limit-mib', '64'] },
   { name: 'cap', file: 'throttle.bench.ts', heading: '2. Bandwidth cap', args: ['--mbps', '2,10,50', '--uploads', '1,5'] },
+  // Issue 13: the cap stays exact through a real forward proxy (Basic auth) in front of the counting relay.
+  { name: 'cap-squid', file: 'throttle.bench.ts', heading: '2b. Bandwidth cap through squid', args: ['--proxy', 'squid', '--mbps', '2,10', '--uploads', '1,5', '--seconds', '5'], quick: ['--proxy', 'squid'] },
   { name: 'latency', file: 'requestLatency.bench.ts', heading: '3. Request latency', args: ['--intervals', '1,5'] },
   { name: 'idle', file: 'idle.bench.ts', heading: '4. Idle cost of the runner', args: ['--seconds', '60', '--interval', '5'], quick: ['--seconds', '15', '--interval', '5'] },
   { name: 'console', file: 'consoleScale.bench.ts', heading: '5. Console scale', args: ['--cameras', '10000', '--requests', '1000', '--uploads', '500'] },

@@ -1,7 +1,10 @@
 // The bandwidth cap, measured where it counts: at the receiving side.
 //
-//   npx tsx bench/throttle.bench.ts [--quick] [--mbps 2,10,50] [--uploads 1,5] [--seconds 8] [--pause 2] [--no-curl] [--json out.json]
+//   npx tsx bench/throttle.bench.ts [--quick] [--mbps 2,10,50] [--uploads 1,5] [--seconds 8] [--pause 2] [--no-curl] [--proxy squid|npm] [--json out.json]
 //
+// With --proxy, every call of the queue (and curl, with -x) goes through a real forward
+// proxy with Basic authentication on loopback (Debian's squid, or the npm `proxy`), in
+// front of the counting relay: the cap must stay exact through it.
 // Starts the local Clearance service (Azurite behind it) on loopback and a
 // counting relay in front of its blob gateway (upload URIs are pointed at the
 // relay, which timestamps every body byte as it arrives and forwards it). For
@@ -32,6 +35,8 @@ import { mbpsToBytesPerSecond } from '../src/core/net/bandwidth';
 import { startEmulator } from '../src/emulator/server';
 import { flag, nums, QUICK, Report, runMain, num, sleep, writeRandomFile } from './lib/common';
 import { bytesBetween, startCountingRelay, type Arrival, type CountingRelay } from './lib/loopback';
+import { startProxy } from '../test/unit/net/loopback';
+import { startSquid } from '../test/unit/net/squid';
 import { azuriteOf, clientStack, deleteAllBlobs, openQueue, readConnection, reroute, routedEvidence, stageLinked, type ClientStack } from './lib/stack';
 
 interface Measured {
@@ -112,7 +117,7 @@ function engine(stack: ClientStack, dir: string, relay: CountingRelay, mbps: num
 }
 
 /** The peer: `uploads` curl processes, each at its share of the cap, Put Blob through the relay. */
-function curl(stack: ClientStack, relay: CountingRelay, cap: number, file: string, uploads: number): () => Promise<Controls> {
+function curl(stack: ClientStack, relay: CountingRelay, cap: number, file: string, uploads: number, proxyArgs: string[] = []): () => Promise<Controls> {
   return async () => {
     const ev = await stack.documents.createEvidence({ idempotencyKey: crypto.randomUUID(), name: 'curl bench' });
     const procs: ChildProcess[] = [];
@@ -120,7 +125,7 @@ function curl(stack: ClientStack, relay: CountingRelay, cap: number, file: strin
       const r = await stack.documents.createResource(ev.evidenceId, { idempotencyKey: crypto.randomUUID(), name: `curl${i}.mp4`, mimeType: 'video/mp4' });
       const uri = reroute(r.uploadUri, relay.url);
       const rate = String(Math.floor(cap / uploads));
-      procs.push(spawn('/usr/bin/curl', ['-sS', '-o', '/dev/null', '--limit-rate', rate, '-T', file, '-H', 'x-ms-blob-type: BlockBlob', '-H', 'x-ms-version: 2025-01-05', uri], { stdio: 'ignore' }));
+      procs.push(spawn('/usr/bin/curl', ['-sS', '-o', '/dev/null', ...proxyArgs, '--limit-rate', rate, '-T', file, '-H', 'x-ms-blob-type: BlockBlob', '-H', 'x-ms-version: 2025-01-05', uri], { stdio: 'ignore' }));
     }
     const signal = (s: NodeJS.Signals) => {
       for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill(s);
@@ -150,16 +155,27 @@ async function main(): Promise<number> {
   const seconds = Math.round(num('seconds', QUICK ? 3 : 8));
   const pauseSeconds = num('pause', QUICK ? 1 : 2);
   const withCurl = !flag('no-curl');
-  const r = new Report('cap', 'Bandwidth cap, counted at the receiving side');
+  const proxyKind = process.argv.includes('--proxy') ? process.argv[process.argv.indexOf('--proxy') + 1] : undefined;
+  if (proxyKind !== undefined && proxyKind !== 'squid' && proxyKind !== 'npm') throw new Error(`--proxy takes squid or npm, not ${proxyKind}`);
+  const r = proxyKind ? new Report(`cap-${proxyKind}`, `Bandwidth cap through a forward proxy (${proxyKind === 'squid' ? "Debian's squid" : 'npm proxy'})`) : new Report('cap', 'Bandwidth cap, counted at the receiving side');
   r.setup =
     `caps ${caps.join(', ')} Mbps × ${uploadCounts.join(' and ')} upload(s), encrypted, counted by a relay in front of the blob gateway in 1 s windows from the first byte; ` +
-    `${seconds} s steady, then a ${pauseSeconds} s pause and 2 s more; peer: curl --limit-rate (Put Blob, one process per upload at its share, paused by SIGSTOP)`;
+    `${seconds} s steady, then a ${pauseSeconds} s pause and 2 s more; peer: curl --limit-rate (Put Blob, one process per upload at its share, paused by SIGSTOP)` +
+    (proxyKind ? `; every call through ${proxyKind === 'squid' ? 'squid' : 'the npm proxy'} with Basic authentication on loopback, in front of the relay` : '');
   console.log(r.setup);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'throttle-bench-'));
   const emulator = await startEmulator({ location: path.join(dir, 'service'), log: () => undefined });
   const azurite = azuriteOf(emulator);
   const relay = await startCountingRelay(new URL(emulator.urls.blob));
-  const stack = await clientStack(readConnection(emulator.connectionFilePath), 120_000);
+  const credentials = { username: 'bench-user', password: 'bench-pass' };
+  const proxy = proxyKind === 'squid' ? await startSquid({ ...credentials, prefix: 'throttle-bench-squid-' }) : proxyKind === 'npm' ? await startProxy(credentials) : undefined;
+  const proxyArgs = proxy ? ['-x', `http://127.0.0.1:${proxy.port}`, '--proxy-user', `${credentials.username}:${credentials.password}`] : [];
+  const stack = await clientStack(
+    readConnection(emulator.connectionFilePath),
+    120_000,
+    proxy ? { enabled: true, host: '127.0.0.1', port: proxy.port, username: credentials.username, password: credentials.password } : undefined,
+  );
+  const proxied = () => (proxyKind === 'squid' ? (proxy as Awaited<ReturnType<typeof startSquid>>).accessLog().length : proxyKind === 'npm' ? (proxy as Awaited<ReturnType<typeof startProxy>>).forwarded.length : 0);
   try {
     let n = 0;
     for (const mbps of caps) {
@@ -171,7 +187,7 @@ async function main(): Promise<number> {
         const label = `${mbps} Mbps × ${uploads}`;
         const e = await measure(relay, seconds, pauseSeconds, engine(stack, path.join(dir, `queue${n++}`), relay, mbps, file, uploads));
         await deleteAllBlobs(azurite);
-        const p = withCurl ? await measure(relay, seconds, pauseSeconds, curl(stack, relay, cap, file, uploads)) : undefined;
+        const p = withCurl ? await measure(relay, seconds, pauseSeconds, curl(stack, relay, cap, file, uploads, proxyArgs)) : undefined;
         await deleteAllBlobs(azurite);
         const peer = (f: (m: Measured) => string) => (p ? `  (curl ${f(p)})` : '');
         const err = (m: Measured) => ((m.mean - cap) / cap) * 100;
@@ -185,9 +201,16 @@ async function main(): Promise<number> {
       }
     }
     r.note('1 Mbps = 125,000 B/s; the windows are fixed 1 s windows from the first byte at the relay (and from the first byte after the resume)');
+    if (proxy) {
+      // squid logs a CONNECT-less HTTP transaction when it ends; the npm proxy counts each request it forwards.
+      await sleep(500);
+      const n = proxied();
+      r.row('requests the proxy forwarded (its own log)', String(n), { target: '> 0', pass: n > 0 });
+    }
     return r.finish();
   } finally {
     stack.http.close();
+    await proxy?.stop();
     await relay.close();
     await emulator.stop();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -17,6 +17,7 @@ import { TokenBucket } from '../../src/core/net/bandwidth';
 import { HttpClient } from '../../src/core/net/httpClient';
 import { JournalStore } from '../../src/core/store/journalStore';
 import type { EvidenceService } from '../../src/core/uploads/ports';
+import type { RoleProxy } from '../../src/core/net/proxy';
 import { UploadQueue } from '../../src/core/uploads/uploadQueue';
 import type { RunningEmulator } from '../../src/emulator/server';
 
@@ -27,8 +28,9 @@ export interface ClientStack {
   documents: DocumentStoreClient;
 }
 
-export async function clientStack(connection: ConnectionFile, timeoutMs = 600_000): Promise<ClientStack> {
-  const http = await HttpClient.create({ timeoutMs });
+/** The role's HTTP client for `connection`; through `proxy` (the role's proxy setting) when given. */
+export async function clientStack(connection: ConnectionFile, timeoutMs = 600_000, proxy?: RoleProxy): Promise<ClientStack> {
+  const http = await HttpClient.create({ timeoutMs, ...(proxy ? { proxy } : {}) });
   const session = new ClearanceSession(http, new TokenProvider(http, TokenProvider.tokenUrlFor(connection.SecurityTokenServiceBaseAddresses[0]), async () => connection));
   return { connection, http, session, documents: DocumentStoreClient.forConnection(session, connection) };
 }

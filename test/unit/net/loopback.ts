@@ -67,8 +67,8 @@ export interface ForwardProxy {
   stop(): Promise<void>;
 }
 
-/** The `proxy` package (ESM-only) on loopback; with `credentials`, Basic auth is required. */
-export async function startProxy(credentials?: { username: string; password: string }): Promise<ForwardProxy> {
+/** The `proxy` package (ESM-only) on loopback (on `port`, or any free one); with `credentials`, Basic auth is required. */
+export async function startProxy(credentials?: { username: string; password: string }, port = 0): Promise<ForwardProxy> {
   const { createProxy } = await import('proxy');
   const server = createProxy(http.createServer());
   const result: ForwardProxy = { port: 0, forwarded: [], refused: 0, malformed: [], stop: async () => undefined };
@@ -89,7 +89,7 @@ export async function startProxy(credentials?: { username: string; password: str
     sockets.add(s);
     s.on('close', () => sockets.delete(s));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
   result.port = (server.address() as AddressInfo).port;
   // A client that sends more than it announced shows up here (e.g. a header sent twice).
   server.on('clientError', (e: Error & { code?: string }) => result.malformed.push(e.code ?? e.message));
