@@ -28,6 +28,7 @@ export const ACTIVITY_TYPES = [
   'requestReviewed',
   'exportCompleted',
   'exportFailed',
+  'exportWaiting',
   'uploadQueued',
   'uploadCompleted',
   'uploadFailed',

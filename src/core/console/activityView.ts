@@ -21,6 +21,7 @@ export const ACTIVITY_ICONS: Readonly<Record<ActivityType, string>> = {
   requestReviewed: 'eye',
   exportCompleted: 'file-media',
   exportFailed: 'warning',
+  exportWaiting: 'watch',
   uploadQueued: 'clock',
   uploadCompleted: 'cloud-upload',
   uploadFailed: 'error',

@@ -65,6 +65,8 @@ export interface RequestRecorder {
   requestRefused(request: VideoRequest, outside: string[], reason: string): Promise<void>;
   requestStatusChanged(before: VideoRequest, after: VideoRequest, cause: RequestStatusCause): Promise<void>;
   requestExportFailed(request: VideoRequest, camera: VideoRequestCamera, error: SiteError): Promise<void>;
+  /** The export waits for space in the archive folder (said once per export; it goes again by itself). */
+  requestExportWaiting(request: VideoRequest, camera: VideoRequestCamera, message: string): Promise<void>;
   requestVideoUnavailable(request: VideoRequest, camera: VideoRequestCamera): Promise<void>;
   requestExported(request: VideoRequest, camera: VideoRequestCamera, files: ActivityFile[], result: Pick<ExportResult, 'status' | 'gaps'>): Promise<void>;
   requestUploadQueued(request: VideoRequest, camera: VideoRequestCamera, files: ActivityFile[], job: UploadJobSnapshot): Promise<void>;
@@ -616,7 +618,10 @@ export class VideoRequestDesk {
     this.log(`video request ${short(requestId)}: ${message} (try ${attempt + 1} in at most ${Math.round(delay / 1000)} s)`);
     await this.serialize(requestId, async () => {
       const r = this.require(requestId);
-      if (r.status === 'Processing') await this.save({ ...r, error: message });
+      if (r.status !== 'Processing') return;
+      // The trail says why the request was delayed, once: not once per try.
+      if (attempt === 1) await this.o.recorder.requestExportWaiting(r, camera, message);
+      await this.save({ ...r, error: message });
     });
     const until = this.o.clock.now() + delay;
     while (this.o.clock.now() < until) {

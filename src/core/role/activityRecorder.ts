@@ -321,6 +321,17 @@ export class ActivityRecorder implements RequestRecorder, ReviewRecorder {
     });
   }
 
+  async requestExportWaiting(request: VideoRequest, camera: VideoRequestCamera, message: string): Promise<void> {
+    await this.record({
+      type: 'exportWaiting',
+      summary: `Export of ${camera.name} for request ${short(request.requestId)} waits: ${message}; it goes again by itself when there is space`,
+      user: ROLE_ACTOR,
+      cameras: [camera.id],
+      requestId: request.requestId,
+      details: { code: 'DiskFull' },
+    });
+  }
+
   async requestVideoUnavailable(request: VideoRequest, camera: VideoRequestCamera): Promise<void> {
     await this.record({
       type: 'exportFailed',

@@ -145,6 +145,9 @@ describe('faults: the archive destination folder fills up (a small tmpfs)', func
       assert.ok(error.includes(archive), `the error names the archive folder: ${error}`);
       assert.match(error, /is full \(\d+\.\d MiB free\): waiting for space/);
       assert.ok(logs.some((l) => l.includes(`the archive folder ${archive} is full (`) && l.includes('waiting for space')), `the role's log says so:\n${logs.join('\n')}`);
+      const waits = (await role!.queryActivities('admin', { types: ['exportWaiting'] })).filter((r) => r.requestId === requestId);
+      assert.equal(waits.length, 1, 'the trail says once that the export waits, not once per try');
+      assert.ok(waits[0]!.summary.includes(archive) && /waits: .*is full .*goes again by itself/.test(waits[0]!.summary), waits[0]!.summary);
       for (const staged of stagedWhileWaiting) {
         assert.deepEqual(staged.filter((f) => !f.endsWith('/')), [], 'no part (whole or partial) left in staging after a failed try');
       }
