@@ -507,8 +507,10 @@ export class VideoRequestDesk {
     const r = this.require(requestId);
     const reason = `Export or upload failed, nothing was sent (${describeOutcome(r.cameras)}); the request can be tried again.`;
     const detail = r.cameras.filter((c) => c.outcome === 'Failed' && c.message).map((c) => `${c.name}: ${c.message}`).join('; ');
+    // The cause goes with it, at the service and here: an operator reads why without opening the logs.
+    const told = clip(`${reason}${detail ? ` ${detail}` : ''}`, 2000);
     try {
-      await this.o.agent.fail(r.jobId, `${reason}${detail ? ` ${detail}` : ''}`, true, signal);
+      await this.o.agent.fail(r.jobId, told, true, signal);
     } catch (error) {
       if (!isConflict(error)) throw error; // kept Processing: the next visit tries again
       await this.lostToService(requestId, signal);
@@ -517,14 +519,14 @@ export class VideoRequestDesk {
     this.renewedAt.delete(requestId);
     const { decidedBy: _decided, progress: _progress, ...rest } = r;
     const back = giveBack(rest, this.now(), {
-      error: reason,
+      error: told,
       cameras: r.cameras.map((c) => {
         if (c.outcome !== 'Failed') return c;
         const { outcome: _o, message: _m, ...camera } = c;
         return camera;
       }),
     });
-    await this.changeStatus(r, back, { kind: 'givenBack', reason });
+    await this.changeStatus(r, back, { kind: 'givenBack', reason: told });
   }
 
   /** Exports one camera's range into its upload job's staging folder and queues the upload. */
@@ -751,6 +753,10 @@ function describeOutcome(cameras: readonly VideoRequestCamera[]): string {
     by('Failed').length ? `failed: ${by('Failed').join(', ')}` : '',
   ].filter(Boolean);
   return parts.join('; ') || 'nothing to send';
+}
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
 }
 
 export function short(id: string): string {

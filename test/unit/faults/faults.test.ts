@@ -337,6 +337,7 @@ describe(`faults: a five-file request through every fault (${MODE} run, seed ${S
         if (c.expect.outcome === 'givenBack') {
           assert.match(figures.reason ?? '', /service: .*Lobby Entrance: the blob store refused a block \((400 Md5Mismatch|503 ServerBusy): /, 'the service is told the camera and the cause');
           assert.doesNotMatch(figures.reason ?? '', /<\?xml|<Error>|devstoreaccount1/, 'in words, not XML and blob paths');
+          assert.match(figures.reason ?? '', /^[^|]*Lobby Entrance: the blob store refused a block/, "the request's reason at the role names the cause too");
         }
         if (c.faults.some((f) => f.kind !== 'latency' || f.count !== undefined) && !c.during) {
           const fired = Object.values(figures.fired).reduce((a, b) => a + b, 0);
