@@ -969,11 +969,11 @@ function portFree(port) {
   });
 }
 
-async function openDesktop(code, dirs, env) {
+async function openDesktop(code, dirs) {
   say(`console: opening desktop VS Code (${code}) with the extension under development (an Extension Development Host; nothing is installed into your profile)…`);
   const child = spawn(code, ['--new-window', `--extensionDevelopmentPath=${ROOT}`, dirs.location], {
     cwd: ROOT,
-    env: { ...process.env, ...env },
+    env: process.env,
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const result = await new Promise((resolve) => {
@@ -999,7 +999,7 @@ async function consolePort(opts) {
   return port;
 }
 
-async function startCodeServerConsole(opts, dirs, env, siteFolder) {
+async function startCodeServerConsole(opts, dirs, siteFolder) {
   if (!codeServerInstalled() && !(await installCodeServer(dirs))) return undefined;
   // A profile kept in the data folder: window layout and state survive restarts.
   const profile = path.join(dirs.location, 'vscode');
@@ -1017,7 +1017,6 @@ async function startCodeServerConsole(opts, dirs, env, siteFolder) {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: {
         ...process.env,
-        ...env,
         EXTENSIONS_GALLERY: DEAD_GALLERY,
         // code-server's own config (and a generated password) stay out of the user's home.
         XDG_CONFIG_HOME: path.join(profile, 'config'),
@@ -1148,6 +1147,15 @@ async function main() {
   const desktopCode = opts.open && !opts.forceCodeServer ? findOnPath('code') : undefined;
   const wantCodeServer = opts.open && !desktopCode;
 
+  // Installed already (a warm start): code-server starts now, beside the service and the role
+  // (it needs neither, and nobody opens its URL before READY, so no console attaches early).
+  let earlyConsole;
+  if (wantCodeServer && codeServerInstalled()) {
+    writeWorkspaceSettings(dirs, { ffmpeg });
+    earlyConsole = startCodeServerConsole(opts, dirs, dirs.site);
+    earlyConsole.catch(() => undefined); // awaited below; a failure before then must not be unhandled
+  }
+
   const connectionExisted = existsSync(path.join(dirs.service, 'connections'))
     && readdirSync(path.join(dirs.service, 'connections')).some((f) => f.endsWith('.json'));
   say('service: starting the local Clearance service and Azurite…');
@@ -1166,12 +1174,6 @@ async function main() {
   const span = recordedSpan(dirs.site);
   const api = await serviceApi(service.connectionFilePath, service.baseUrl);
 
-  // The extension host inherits these.
-  const consoleEnv = {
-    CLEARANCE_SERVICE_URL: service.baseUrl,
-    CLEARANCE_CONNECTION_FILE: service.connectionFilePath,
-    CLEARANCE_SITE_FOLDER: dirs.site,
-  };
   let consoleInfo = { kind: 'none', url: undefined };
   let roleInfo;
   let ticketFile;
@@ -1194,14 +1196,14 @@ async function main() {
   };
   if (opts.open) {
     // Settings first (the console reads them when it opens); code-server starts while the role comes up.
-    writeWorkspaceSettings(dirs, { ffmpeg });
+    if (!earlyConsole) writeWorkspaceSettings(dirs, { ffmpeg });
     if (wantCodeServer) {
-      const [, cs] = await Promise.all([roleFlow(), startCodeServerConsole(opts, dirs, consoleEnv, dirs.site)]);
+      const [, cs] = await Promise.all([roleFlow(), earlyConsole ?? startCodeServerConsole(opts, dirs, dirs.site)]);
       consoleInfo = cs;
     } else {
       await roleFlow();
       if (stopping) return;
-      consoleInfo = (await openDesktop(desktopCode, dirs, consoleEnv)) || (await startCodeServerConsole(opts, dirs, consoleEnv, dirs.site));
+      consoleInfo = (await openDesktop(desktopCode, dirs)) || (await startCodeServerConsole(opts, dirs, dirs.site));
     }
     if (stopping || !consoleInfo) return;
   } else {
