@@ -249,7 +249,7 @@ export class ActivityRecorder implements RequestRecorder, ReviewRecorder {
     const why =
       startOver.why === 'purged'
         ? `the service no longer had ${old} (incomplete evidence is deleted after 24 h)`
-        : `the blob store refused the upload link of ${old} (expired or revoked); it was deleted at the service`;
+        : `the blob store refused the upload link of ${old} (expired or revoked), so that evidence is given up`;
     return this.record({
       type: 'uploadStartedOver',
       summary: `Upload "${job.title}" started over with new evidence: ${why}. All ${job.parts.length} file(s) are sent again.`,
