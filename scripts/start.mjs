@@ -1008,7 +1008,8 @@ async function startCodeServerConsole(opts, dirs, siteFolder) {
   for (const d of [path.join(userDataDir, 'User'), extensionsDir]) mkdirSync(d, { recursive: true });
   writeFileSync(
     path.join(userDataDir, 'User', 'settings.json'),
-    `${JSON.stringify({ ...QUIET_SETTINGS, 'clearance.site.folder': siteFolder }, null, 2)}\n`,
+    // The console's folder is a data folder, not a repository: no git work while the extension host starts.
+    `${JSON.stringify({ ...QUIET_SETTINGS, 'git.enabled': false, 'clearance.site.folder': siteFolder }, null, 2)}\n`,
   );
 
   let port = await consolePort(opts);

@@ -1,7 +1,8 @@
 // `npm run test:faults`: the whole fault matrix of issue 13 (every fault several
 // times on a five-file request, 20 SIGKILLs of the runner, the two-minute outage)
-// through test/unit/faults/faults.test.ts with CLEARANCE_FAULTS_FULL=1, then
-// docs/reliability.md from the figures each case wrote. The exit code is mocha's.
+// through test/unit/faults/faults.test.ts with CLEARANCE_FAULTS_FULL=1, then the
+// bad-input suites (BAD_INPUT_SUITES), then docs/reliability.md from the figures each
+// case wrote and the bad-input tests' results. The exit code is mocha's (either run).
 //   node scripts/test-faults.mjs            the full matrix (about 10-15 minutes)
 //   node scripts/test-faults.mjs --quick    what `npm test` runs (each fault once), report included
 // CLEARANCE_FAULTS_SEED=<n> replays a kill schedule; CLEARANCE_FAULTS_RUNS=<n> sets the runs per fault.
@@ -27,15 +28,34 @@ const code = await new Promise((resolve) => {
   child.stderr.on('data', (d) => process.stderr.write(d));
   child.on('close', (c) => resolve({ code: c ?? 1, out }));
 });
+
+// Bad input: the suites that feed the role broken or hostile input, each test listed with its result.
+const BAD_INPUT_SUITES = [
+  'test/unit/config/connectionFile.property.test.ts',
+  'test/unit/config/connectionFile.test.ts',
+  'test/unit/config/jsonText.test.ts',
+  'test/unit/config/roleProperties.test.ts',
+  'test/unit/console/evidenceForm.test.ts',
+  'test/unit/console/plainText.test.ts',
+  'test/unit/site/localFolderSite.test.ts',
+  'test/unit/emulator/validation.test.ts',
+];
+const badInputJson = path.join(path.dirname(reportFile), 'bad-input.json');
+const badInputCode = await new Promise((resolve) => {
+  const child = spawn('npx', ['mocha', '--reporter', 'json', '--reporter-option', `output=${badInputJson}`, ...BAD_INPUT_SUITES], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] });
+  child.on('close', (c) => resolve(c ?? 1));
+});
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
 
-const rows = fs.existsSync(reportFile)
+const reported = fs.existsSync(reportFile)
   ? fs
       .readFileSync(reportFile, 'utf8')
       .split('\n')
       .filter(Boolean)
       .map((l) => JSON.parse(l))
   : [];
+const properties = reported.find((r) => r.kind === 'connectionFileProperties');
+const rows = reported.filter((r) => r.kind !== 'connectionFileProperties');
 
 const sum = (xs) => xs.reduce((a, b) => a + b, 0);
 const fmt = (n) => n.toLocaleString('en-US');
@@ -59,7 +79,7 @@ for (const r of rows) {
 const mode = rows[0]?.mode ?? (quick ? 'quick' : 'full');
 const seed = rows[0]?.seed;
 const lines = [];
-lines.push('# Reliability: the fault matrix (issue 13)');
+lines.push('# Reliability: the fault matrix and bad input (issue 13)');
 lines.push('');
 lines.push(
   `Figures of one \`${mode === 'full' ? 'npm run test:faults' : 'node scripts/test-faults.mjs --quick'}\` run (${mode} matrix), written by scripts/test-faults.mjs on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC, Node ${process.version}, ${os.cpus().length} cores, ${minutes} minutes; kill seed ${seed ?? '-'}. Mocha exit code ${code.code}.`,
@@ -72,7 +92,7 @@ lines.push('');
 lines.push('Bounds on requests per route (evidence.create, resource.create, blob.putBlock, blob.putBlockList, blob.get, resource.complete, evidence.complete), against a fault-free run of the same request:');
 lines.push('');
 lines.push('- policy: at most (fault-free count) × 3 tries per call × 3 runs of the upload job (the request desk retries a failed upload twice) × lives (2 when the service or the role restarts);');
-lines.push('- tight, for faults that end: at most the fault-free count + 1 per fault fired on that route (5 for an early token expiry: every call in flight carries the expired token), plus 5 block-list reads after a rejected block, or 25 after a restart or outage (blocks in flight at the stop).');
+lines.push('- tight, for faults that end: at most the fault-free count + 1 per fault fired on that route (5 for an early token expiry: every call in flight carries the expired token), plus 5 block-list reads after a rejected block, or 25 after a restart or outage (blocks in flight at the stop); when the upload starts over with new evidence (purged at the service, or its upload link refused), twice the fault-free count plus 5: everything goes once more, to the new evidence.');
 lines.push('');
 lines.push('"Bytes re-sent" are Put Block body bytes the service received beyond the encrypted size of the five files; "extra requests" the largest excess over the fault-free run in one run; "HTTP retries" what the role\'s client logged.');
 lines.push('');
@@ -116,11 +136,39 @@ if (givenBack.length) {
   lines.push('');
   for (const r of givenBack.slice(0, 6)) lines.push(`- ${cell(r.name)}: ${cell(r.reason.slice(0, 600))}`);
 }
+
+// Bad input, from mocha's JSON report of the suites above.
+const badInput = fs.existsSync(badInputJson) ? JSON.parse(fs.readFileSync(badInputJson, 'utf8')) : undefined;
+lines.push('');
+lines.push('## Bad input tried');
+lines.push('');
+if (!badInput) lines.push(`The bad-input suites did not report (mocha exit code ${badInputCode}).`);
+else {
+  lines.push(
+    `Each refused with an error that names the field (or the file) and leaves the current account, properties and files as they were; names and text from outside stay inert (plain text in trees and webviews, inside the destination folder on disk). ${badInput.stats.passes} passed, ${badInput.stats.failures} failed (mocha exit code ${badInputCode}), from ${BAD_INPUT_SUITES.map((f) => `\`${f.replace('test/unit/', '')}\``).join(', ')}.`,
+  );
+  if (properties) {
+    lines.push('');
+    lines.push(`Generated connection files (\`fast-check\`, seed ${properties.seed}): ${fmt(properties.total)} cases.`);
+    lines.push('');
+    lines.push('| Kind | Cases | Refused | Accepted (as the same account) | Also through the account store on disk |');
+    lines.push('|---|---|---|---|---|');
+    for (const [kind, c] of Object.entries(properties.perKind)) lines.push(`| ${cell(kind)} | ${fmt(c.cases)} | ${fmt(c.refused)} | ${fmt(c.accepted)} | ${fmt(c.imported)} |`);
+  }
+  lines.push('');
+  lines.push('| Suite | Input tried | Result |');
+  lines.push('|---|---|---|');
+  const failed = new Set(badInput.failures.map((t) => t.fullTitle));
+  for (const t of badInput.tests) {
+    const suite = t.fullTitle.slice(0, t.fullTitle.length - t.title.length).trim();
+    lines.push(`| ${cell(suite)} | ${cell(t.title)} | ${failed.has(t.fullTitle) ? '**failed**' : 'passed'} |`);
+  }
+}
 lines.push('');
 lines.push('## What was lost');
 lines.push('');
 const allProblems = rows.flatMap((r) => r.problems.map((p) => `${r.kind}: ${p}`));
-lines.push(allProblems.length ? allProblems.map((p) => `- ${cell(p)}`).join('\n') : `Nothing, in ${rows.length} runs.`);
+lines.push(allProblems.length ? allProblems.map((p) => `- ${cell(p)}`).join('\n') : `Nothing, in ${rows.length} fault runs${badInput ? ` and ${badInput.stats.passes + badInput.stats.failures} bad-input tests` : ''}.`);
 lines.push('');
 if (mode !== 'full') lines.push('These are figures of the quick run (each fault once, a few-second outage, 2 kills); `npm run test:faults` gives the full matrix.\n');
 
@@ -131,4 +179,4 @@ const marker = '<!-- kept: notes below are written by hand -->';
 const kept = previous.includes(marker) ? previous.slice(previous.indexOf(marker)) : `${marker}\n`;
 fs.writeFileSync(doc, `${lines.join('\n')}\n${kept}`);
 console.log(`\nwrote ${path.relative(root, doc)} (${rows.length} runs)`);
-process.exit(code.code);
+process.exit(code.code || badInputCode);

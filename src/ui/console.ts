@@ -69,7 +69,10 @@ export async function activateConsole(context: vscode.ExtensionContext): Promise
     }),
   );
 
-  await vscode.commands.executeCommand('setContext', 'clearance.accountConnected', false);
+  // Not awaited: activation stays synchronous up to the attach below, which then starts at once
+  // (a round trip to the workbench costs a fraction of a second on a busy machine); context
+  // keys are applied in the order they are set, so a later `true` still wins.
+  void vscode.commands.executeCommand('setContext', 'clearance.accountConnected', false);
 
   const inFlight = (): number => uploadsInFlight(client.connection?.role?.uploads ?? []).count;
   /** Starts the site's role in the background (or finds it already running). */

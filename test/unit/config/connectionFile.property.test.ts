@@ -14,7 +14,7 @@
 // Fixed seed (printed); FC_SEED=<n> replays another. The summary line gives the count per kind.
 import assert from 'node:assert/strict';
 import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
-import { promises as fs, readFileSync } from 'node:fs';
+import { appendFileSync, promises as fs, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import fc from 'fast-check';
@@ -533,6 +533,9 @@ describe('connection file import, property-based (fast-check)', function () {
       return c ? `${k} ${c.cases} (${c.refused} refused, ${c.accepted} accepted, ${c.imported} through the store)` : `${k} 0`;
     });
     console.log(`      connection-file properties: seed ${SEED}, ${total} cases in ${((Date.now() - started) / 1000).toFixed(1)} s: ${perKind.join('; ')}`);
+    // For docs/reliability.md (scripts/test-faults.mjs): the counts per kind.
+    const report = process.env.CLEARANCE_FAULTS_REPORT;
+    if (report) appendFileSync(report, `${JSON.stringify({ kind: 'connectionFileProperties', seed: SEED, total, perKind: Object.fromEntries(counts) })}\n`);
   });
 
   for (const [index, kind] of KINDS.entries()) {

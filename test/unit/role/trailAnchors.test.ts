@@ -59,6 +59,8 @@ describe('activity trail anchored at the service (local service, real video)', f
       return j && (j.state === 'completed' || j.state === 'failed') ? j : undefined;
     });
     assert.equal(job.state, 'completed', job.error);
+    // The trail records the end just after the job's state changes (a write of its own).
+    await waitFor('the completed-upload record', () => role.activities({ types: ['uploadCompleted'] }).some((r) => r.details?.uploadJobId === job.id));
   });
   after(async () => {
     await role?.close();
