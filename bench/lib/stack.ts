@@ -51,7 +51,14 @@ export function reroute(uri: string, base: string | undefined): string {
  * asked); with `sink`, nothing reaches the blob store, so the service's
  * completion (which reads the blob back) is skipped.
  */
-export function routedEvidence(documents: DocumentStoreClient, o: { via?: string; sink?: boolean; onCommit?: () => void } = {}): EvidenceService {
+export function routedEvidence(documents: DocumentStoreClient, o: { via?: string; sink?: boolean; onCommit?: () => void; holdChecksUntil?: number } = {}): EvidenceService {
+  // The service's check of a committed blob (it reads it back, decrypts, hashes) runs
+  // on the same cores as the uploads; with `holdChecksUntil` (the number of parts), no
+  // check starts before every part's blob is committed, so that the check of a part
+  // that finished early does not slow down the others: the peers have no such check.
+  let commits = 0;
+  let allCommitted: () => void = () => undefined;
+  const whenAllCommitted = new Promise<void>((resolve) => (allCommitted = resolve));
   return {
     createCase: (i) => documents.createCase(i),
     createEvidence: (i) => documents.createEvidence(i),
@@ -62,6 +69,8 @@ export function routedEvidence(documents: DocumentStoreClient, o: { via?: string
     },
     completeResource: async (e, r, i) => {
       o.onCommit?.();
+      if (++commits >= (o.holdChecksUntil ?? 0)) allCommitted();
+      if (o.holdChecksUntil !== undefined) await whenAllCommitted;
       if (!o.sink) await documents.completeResource(e, r, i);
     },
     completeEvidence: (e) => (o.sink ? Promise.resolve() : documents.completeEvidence(e)),

@@ -22,6 +22,12 @@ import { cipherLength, type AcknowledgedBlock, type UploadPart } from './uploadJ
 
 /** Blocks of one part on the wire at once, throttling off (the SDK's uploadFile uses 5 by default). */
 export const MAX_BLOCKS_IN_FLIGHT = 4;
+/**
+ * Blocks of one part read ahead of the wire (being encrypted, hashed, or waiting
+ * for room), throttling off: the next block's read overlaps this one's encryption,
+ * and its hash the next one's encryption (in another crypto worker). Throttled, one.
+ */
+export const MAX_BLOCKS_PREPARED = 2;
 /** No block is sent further than this past the acknowledged prefix: bounds blocksAhead in the record. */
 export const MAX_BLOCKS_AHEAD = 16;
 /** Throttled blocks last about this long at the cap (what a crash may send again). */
@@ -247,11 +253,24 @@ async function readFully(file: fs.FileHandle, buffer: Buffer, length: number, po
   }
 }
 
+/** A promise and its resolver. */
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
 /**
  * Sends every block of the part that the blob store has not acknowledged yet,
  * several at once, recording (and saving) each acknowledgement. Resolves once
  * the whole blob is acknowledged; on a failure or `signal`, stops the other
  * blocks, waits until none is on the wire, and throws. `call` wraps each blob call.
+ *
+ * Each block is a small pipeline of its own: read (here, in order), encrypt (in
+ * order: it needs the chaining value the block before leaves), hash, then on
+ * the wire (in order) once there is room. Reading, encrypting and hashing of
+ * the next blocks overlap those of the blocks before them and the wire: done one
+ * after the other, they, not the wire, set the pace of an upload.
  */
 export async function sendBlocks(
   part: UploadPart,
@@ -265,11 +284,13 @@ export async function sendBlocks(
   if (encrypted && !contentKey) throw new Error(`${part.name}: the content key is missing.`);
   const total = cipherLength(part.bytes, encrypted);
   if (part.blocksAhead && !aheadFits(part, total)) delete part.blocksAhead;
-  let chain: Buffer | undefined;
+  const crypto = deps.crypto ?? inlineBlockCrypto;
+  // The chaining value of the next block to encrypt: known once the block before it is encrypted.
+  let chain: Promise<Buffer | undefined> = Promise.resolve(undefined);
   if (part.encryption) {
     const start = part.blocksCommitted === 0 ? part.encryption.iv : part.chainIv;
     if (!start) throw new Error(`${part.name}: the chaining value of block ${part.blocksCommitted} is missing.`);
-    chain = Buffer.from(start, 'base64');
+    chain = Promise.resolve(Buffer.from(start, 'base64'));
   }
 
   // Stops this run's blocks: the caller's signal, or the first failure.
@@ -282,22 +303,112 @@ export async function sendBlocks(
     if (!failure && !signal.aborted) failure = { error };
     stop.abort(error);
   };
-  let wake: (() => void) | undefined;
+  // Waiting for room (to read ahead, to go on the wire) until something changed.
+  const waiters = new Set<() => void>();
   const changed = () => {
-    const w = wake;
-    wake = undefined;
-    w?.();
+    const ws = [...waiters];
+    waiters.clear();
+    for (const w of ws) w();
+  };
+  const until = async (ready: () => boolean): Promise<void> => {
+    while (!stop.signal.aborted && !ready()) await new Promise<void>((resolve) => waiters.add(resolve));
   };
   stop.signal.addEventListener('abort', changed, { once: true });
-  const inFlight = new Set<Promise<void>>();
-  // Buffers go round: a plain one is free once encrypted (or, not encrypted, once its
-  // block settled), a cipher one once its block settled. Slow: each has its own
-  // memory (not a slice of Node's pool), so that it can move to the crypto thread and back.
-  const plainSpare: Buffer[] = [];
-  const cipherSpare: Buffer[] = [];
-  const bufferFor = (spare: Buffer[], bytes: number): Buffer => {
+  const pace = () => deps.pace?.(part) ?? { inFlight: 1 };
+  /** Every block of this run that has not settled yet (read ahead, on the wire, or saving). */
+  const blocks = new Set<Promise<void>>();
+  let onWire = 0;
+  let prepared = 0;
+  // Blocks read ahead and not on the wire yet. One (the next block) while one block
+  // is in flight, as throttled, so that a change of pace applies to the next block cut.
+  const prepareLimit = () => (Math.max(1, pace().inFlight) > 1 ? MAX_BLOCKS_PREPARED : 1);
+  // Buffers go round: one per block (read into, encrypted in place, hashed, sent),
+  // free again once its block settled. Slow: each has its own memory (not a slice
+  // of Node's pool), so that it can move to a crypto thread and back.
+  const spare: Buffer[] = [];
+  const bufferFor = (bytes: number): Buffer => {
     const i = spare.findIndex((b) => b.length >= bytes);
     return i >= 0 ? spare.splice(i, 1)[0] : Buffer.allocUnsafeSlow(Math.max(bytes, Math.min(part.blockSize, total)));
+  };
+  // Each block goes on the wire after the one before it did (or gave up).
+  let previousLaunched: Promise<void> = Promise.resolve();
+
+  /** Encrypts (after the block before it), hashes, waits for room on the wire, sends, records. Never rejects. */
+  const run = async (block: PlannedBlock, plain: Buffer, plainBytes: number, chainIn: Promise<Buffer | undefined>, chainOut: (c: Buffer | undefined) => void, launched: () => void, after: Promise<void>, giveBack: () => void) => {
+    let data: Buffer;
+    let md5: string;
+    // What goes back to the spares once the block settled.
+    let reuse: Buffer | undefined;
+    let tail: string | undefined;
+    let sending = false;
+    try {
+      try {
+        let buffer = plain;
+        let length = plainBytes;
+        if (encrypted) {
+          const iv = await chainIn;
+          if (!iv || stop.signal.aborted) return; // the block before it was given up
+          const e = await crypto.encrypt({ buffer, length, key: contentKey!, chainingValue: iv, final: block.final });
+          ({ buffer, length } = e);
+          const next = Buffer.from(buffer.subarray(length - CIPHER_BLOCK_SIZE, length));
+          chainOut(next); // the next block is encrypted while this one is hashed
+          if (!block.final) tail = next.toString('base64');
+        }
+        const h = await crypto.md5(buffer, length);
+        data = h.buffer.subarray(0, length);
+        md5 = h.md5;
+        reuse = h.buffer;
+      } catch (err) {
+        fail(err);
+        return;
+      } finally {
+        chainOut(undefined); // no-op once the chaining value was handed on
+      }
+      // On the wire in block order, once there is room: fewer blocks in flight than the pace allows, and not too far past the prefix.
+      await after;
+      await until(() => onWire < Math.max(1, pace().inFlight) && block.index < part.blocksCommitted + MAX_BLOCKS_AHEAD);
+      if (stop.signal.aborted) return;
+      sending = true;
+      onWire++;
+      prepared--;
+      launched();
+      changed();
+      const timeoutMs = deps.blockTimeoutMs?.(block.size);
+      let acknowledged = false;
+      try {
+        await call(() =>
+          deps.blobs.putBlock(uploadUri, blockId(block.index), data, {
+            signal: stop.signal,
+            contentMd5: md5,
+            onBytes: (n) => deps.onBytes(part, n, block.index),
+            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+          }),
+        );
+        acknowledged = true;
+      } catch (err) {
+        fail(err);
+      } finally {
+        deps.onBlockSettled?.(part, block.index);
+        giveBack();
+        if (reuse) spare.push(reuse);
+      }
+      if (!acknowledged) return;
+      acknowledge(part, block, tail);
+      try {
+        // The block's slot on the wire is free only once its record is durable: a crash sends again at most the blocks in flight.
+        await deps.save();
+      } catch (err) {
+        fail(err);
+      }
+    } finally {
+      if (sending) onWire--;
+      else {
+        prepared--;
+        giveBack();
+        launched();
+      }
+      changed();
+    }
   };
 
   const plan = new BlockPlan(part, total);
@@ -306,9 +417,10 @@ export async function sendBlocks(
     const { size } = await file.stat();
     if (size !== part.bytes) throw new Error(`${part.name}: the staged file has ${size} bytes, ${part.bytes} expected (did the staged file change?).`);
     for (;;) {
+      await until(() => prepared < prepareLimit());
       if (stop.signal.aborted) break;
-      const block = plan.next((deps.pace?.(part) ?? { inFlight: 1 }).blockBytes ?? part.blockSize, (a) => {
-        if (encrypted) chain = Buffer.from(a.chainIv ?? '', 'base64');
+      const block = plan.next(pace().blockBytes ?? part.blockSize, (a) => {
+        if (encrypted) chain = Promise.resolve(Buffer.from(a.chainIv ?? '', 'base64'));
       });
       if (!block) break;
       try {
@@ -321,77 +433,48 @@ export async function sendBlocks(
         if (held) deps.budget?.release(block.size);
         held = false;
       };
+      prepared++;
+      let plain: Buffer;
+      const plainBytes = encrypted && block.final ? part.bytes - block.offset : block.size;
       try {
-        // Read, encrypt, hash: once each, while earlier blocks are on the wire.
-        const plainBytes = encrypted && block.final ? part.bytes - block.offset : block.size;
-        const plain = bufferFor(plainSpare, plainBytes);
+        // Read once, in order, while the blocks before it are encrypted, hashed and on the wire.
+        plain = bufferFor(block.size); // room for the cipher (the final block's padding too)
         await readFully(file, plain, plainBytes, block.offset, part.name);
-        const sealed = await (deps.crypto ?? inlineBlockCrypto).seal({
-          plain,
-          length: plainBytes,
-          ...(encrypted ? { encrypt: { key: contentKey!, chainingValue: chain!, final: block.final }, out: bufferFor(cipherSpare, block.size) } : {}),
-        });
-        const { data, md5 } = sealed;
-        // What goes back to the spares once the block settled.
-        let reuse: { spare: Buffer[]; buffer: Buffer } | undefined;
-        if (encrypted) {
-          plainSpare.push(sealed.plain);
-          if (sealed.out) reuse = { spare: cipherSpare, buffer: sealed.out };
-          chain = Buffer.from(data.subarray(data.length - CIPHER_BLOCK_SIZE));
-        } else reuse = { spare: plainSpare, buffer: sealed.plain };
-        const tail = encrypted && !block.final ? chain!.toString('base64') : undefined;
-        // Room on the wire: fewer blocks in flight than the pace allows, and not too far past the prefix.
-        while (!stop.signal.aborted && (inFlight.size >= Math.max(1, (deps.pace?.(part) ?? { inFlight: 1 }).inFlight) || block.index >= part.blocksCommitted + MAX_BLOCKS_AHEAD)) {
-          await new Promise<void>((resolve) => (wake = resolve));
-        }
-        if (stop.signal.aborted) {
-          giveBack();
-          break;
-        }
-        const timeoutMs = deps.blockTimeoutMs?.(block.size);
-        const sent = (async () => {
-          let acknowledged = false;
-          try {
-            await call(() =>
-              deps.blobs.putBlock(uploadUri, blockId(block.index), data, {
-                signal: stop.signal,
-                contentMd5: md5,
-                onBytes: (n) => deps.onBytes(part, n, block.index),
-                ...(timeoutMs !== undefined ? { timeoutMs } : {}),
-              }),
-            );
-            acknowledged = true;
-          } catch (err) {
-            fail(err);
-          } finally {
-            deps.onBlockSettled?.(part, block.index);
-            giveBack();
-            if (reuse) reuse.spare.push(reuse.buffer);
-          }
-          if (!acknowledged) return;
-          acknowledge(part, block, tail);
-          try {
-            await deps.save();
-          } catch (err) {
-            fail(err);
-          }
-        })();
-        inFlight.add(sent);
-        void sent.finally(() => {
-          inFlight.delete(sent);
-          changed();
-        });
       } catch (err) {
+        prepared--;
         giveBack();
         throw err;
       }
+      const chainIn = chain;
+      const next = deferred<Buffer | undefined>();
+      let handedOn = false;
+      chain = next.promise;
+      const launched = deferred<void>();
+      const after = previousLaunched;
+      previousLaunched = launched.promise;
+      const task = run(
+        block,
+        plain,
+        plainBytes,
+        chainIn,
+        (c) => {
+          if (handedOn) return;
+          handedOn = true;
+          next.resolve(c);
+        },
+        () => launched.resolve(),
+        after,
+        giveBack,
+      );
+      blocks.add(task);
+      void task.finally(() => blocks.delete(task));
     }
   } catch (err) {
     fail(err);
   } finally {
     signal.removeEventListener('abort', onAbort);
     // Nothing of this part stays on the wire once this returns.
-    while (inFlight.size > 0) await Promise.all([...inFlight]);
+    while (blocks.size > 0) await Promise.all([...blocks]);
     await file.close().catch(() => undefined);
   }
   if (failure) throw failure.error;

@@ -8,6 +8,7 @@ import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { BlobEncryptStream, encryptBlock } from '../../../src/core/clearance/encryption';
+import { inlineBlockCrypto, WorkerBlockCrypto } from '../../../src/core/uploads/blockCrypto';
 import { blockId, MAX_BLOCKS_AHEAD, MAX_BLOCKS_IN_FLIGHT, THROTTLED_BLOCK_UNIT, throttledBlockBytes } from '../../../src/core/uploads/blockPipeline';
 import type { BlobStore } from '../../../src/core/uploads/ports';
 import type { UploadJob } from '../../../src/core/uploads/uploadJob';
@@ -91,6 +92,49 @@ describe('Upload block pipeline', function () {
         chain = Buffer.from(c.subarray(c.length - 16));
       }
       assert.deepEqual(Buffer.concat(blocks), onePass, `${size} bytes`);
+    }
+  });
+
+  it('a pool of crypto workers gives the same cipher (in place, chained) and Content-MD5 as the calling thread, with requests overlapping', async () => {
+    const pool = new WorkerBlockCrypto(3);
+    try {
+      const key = crypto.randomBytes(32);
+      const iv = crypto.randomBytes(16);
+      const sizes = [64 * KiB, 64 * KiB, 128 * KiB, 16, 64 * KiB + 5];
+      const plain = sizes.map((n) => crypto.randomBytes(n));
+      // Buffers of their own (movable to a worker), with room for the final block's padding.
+      const own = (b: Buffer) => {
+        const x = Buffer.allocUnsafeSlow(b.length + 16);
+        b.copy(x);
+        return x;
+      };
+      const expected: { cipher: Buffer; md5: string }[] = [];
+      let chain = iv;
+      for (let i = 0; i < sizes.length; i++) {
+        const final = i === sizes.length - 1;
+        const e = await inlineBlockCrypto.encrypt({ buffer: own(plain[i]), length: sizes[i], key, chainingValue: chain, final });
+        const cipher = Buffer.from(e.buffer.subarray(0, e.length));
+        expected.push({ cipher, md5: crypto.createHash('md5').update(cipher).digest('base64') });
+        chain = Buffer.from(cipher.subarray(cipher.length - 16));
+        assert.deepEqual(cipher, encryptBlock(key, i === 0 ? iv : Buffer.from(expected[i - 1].cipher.subarray(-16)), plain[i], final));
+      }
+      // The pipeline's order: each block encrypted from the one before's chaining value; the hashes not awaited, so they overlap the next encryptions.
+      const hashes: Promise<{ md5: string; cipher: Buffer }>[] = [];
+      chain = iv;
+      for (let i = 0; i < sizes.length; i++) {
+        const e = await pool.encrypt({ buffer: own(plain[i]), length: sizes[i], key, chainingValue: chain, final: i === sizes.length - 1 });
+        chain = Buffer.from(e.buffer.subarray(e.length - 16, e.length));
+        const length = e.length;
+        hashes.push(pool.md5(e.buffer, length).then((h) => ({ md5: h.md5, cipher: Buffer.from(h.buffer.subarray(0, length)) })));
+      }
+      const got = await Promise.all(hashes);
+      assert.deepEqual(got.map((g) => g.cipher), expected.map((x) => x.cipher), 'the same cipher');
+      assert.deepEqual(got.map((g) => g.md5), expected.map((x) => x.md5), 'the same Content-MD5');
+      // Plain blocks hashed side by side.
+      const md5s = await Promise.all(plain.map((p) => pool.md5(own(p), p.length)));
+      assert.deepEqual(md5s.map((h) => h.md5), plain.map((p) => crypto.createHash('md5').update(p).digest('base64')));
+    } finally {
+      await pool.close();
     }
   });
 
