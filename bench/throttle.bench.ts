@@ -168,14 +168,15 @@ async function main(): Promise<number> {
   const azurite = azuriteOf(emulator);
   const relay = await startCountingRelay(new URL(emulator.urls.blob));
   const credentials = { username: 'bench-user', password: 'bench-pass' };
+  // The proxy, and how many requests its own log says it forwarded.
   const proxy = proxyKind === 'squid' ? await startSquid({ ...credentials, prefix: 'throttle-bench-squid-' }) : proxyKind === 'npm' ? await startProxy(credentials) : undefined;
+  const proxied = () => (proxy === undefined ? 0 : 'accessLog' in proxy ? proxy.accessLog().length : proxy.forwarded.length);
   const proxyArgs = proxy ? ['-x', `http://127.0.0.1:${proxy.port}`, '--proxy-user', `${credentials.username}:${credentials.password}`] : [];
   const stack = await clientStack(
     readConnection(emulator.connectionFilePath),
     120_000,
     proxy ? { enabled: true, host: '127.0.0.1', port: proxy.port, username: credentials.username, password: credentials.password } : undefined,
   );
-  const proxied = () => (proxyKind === 'squid' ? (proxy as Awaited<ReturnType<typeof startSquid>>).accessLog().length : proxyKind === 'npm' ? (proxy as Awaited<ReturnType<typeof startProxy>>).forwarded.length : 0);
   try {
     let n = 0;
     for (const mbps of caps) {

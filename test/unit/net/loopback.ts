@@ -102,6 +102,20 @@ async function closeServer(server: http.Server, sockets: Set<Socket>): Promise<v
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
+const PROXY_ENV_KEYS = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'];
+
+/** Clears the proxy variables of the environment (only a test's own proxy setting counts); the answer puts them back. */
+export function clearProxyEnvironment(): () => void {
+  const saved = Object.fromEntries(PROXY_ENV_KEYS.map((k) => [k, process.env[k]]));
+  for (const k of PROXY_ENV_KEYS) delete process.env[k];
+  return () => {
+    for (const k of PROXY_ENV_KEYS) {
+      if (saved[k] === undefined) delete process.env[k];
+      else process.env[k] = saved[k];
+    }
+  };
+}
+
 /** A port nothing listens on (it was free a moment ago). */
 export async function closedPort(): Promise<number> {
   const server = http.createServer();

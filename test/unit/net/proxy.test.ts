@@ -8,18 +8,17 @@ import { ManualClock } from '../../../src/core/net/clock';
 import { NetworkError, ProxyAuthenticationError } from '../../../src/core/net/errors';
 import { HttpClient } from '../../../src/core/net/httpClient';
 import { describeProxy, proxyAuthorization, roleProxyUrl, type RoleProxy } from '../../../src/core/net/proxy';
-import { makeTestPki, startProxy, startTarget, type ForwardProxy, type Target, type TestPki } from './loopback';
+import { clearProxyEnvironment, type ForwardProxy, makeTestPki, startProxy, startTarget, type Target, type TestPki } from './loopback';
 
 const USER = 'site-operator';
 const PASSWORD = 'p@ss:w0rd é!'; // ':' and non-ASCII: both must survive Basic encoding
-const ENV_KEYS = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'];
 
 describe('HttpClient through a proxy', () => {
   let proxy: ForwardProxy;
   let target: Target;
   let secureTarget: Target;
   let pki: TestPki;
-  let savedEnv: Record<string, string | undefined>;
+  let restoreEnvironment = () => undefined as void;
   const clients: HttpClient[] = [];
 
   const roleProxy = (password = PASSWORD): RoleProxy => ({ enabled: true, host: '127.0.0.1', port: proxy.port, username: USER, password });
@@ -46,8 +45,7 @@ describe('HttpClient through a proxy', () => {
     pki?.remove();
   });
   beforeEach(() => {
-    savedEnv = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
-    for (const k of ENV_KEYS) delete process.env[k];
+    restoreEnvironment = clearProxyEnvironment();
     proxy.forwarded.length = 0;
     proxy.refused = 0;
     proxy.malformed.length = 0;
@@ -56,10 +54,7 @@ describe('HttpClient through a proxy', () => {
   });
   afterEach(() => {
     for (const c of clients.splice(0)) c.close();
-    for (const k of ENV_KEYS) {
-      if (savedEnv[k] === undefined) delete process.env[k];
-      else process.env[k] = savedEnv[k];
-    }
+    restoreEnvironment();
   });
 
   it('sends plain http calls through the role proxy with Proxy-Authorization, which the target never sees', async () => {

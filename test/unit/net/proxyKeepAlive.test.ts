@@ -17,12 +17,11 @@ import { ManualClock } from '../../../src/core/net/clock';
 import { NetworkError, ProxyAuthenticationError } from '../../../src/core/net/errors';
 import { HttpClient, type HttpClientOptions, type RetryNotice } from '../../../src/core/net/httpClient';
 import type { RoleProxy } from '../../../src/core/net/proxy';
-import { closedPort, makeTestPki, startTarget, type Target, type TestPki } from './loopback';
+import { clearProxyEnvironment, closedPort, makeTestPki, startTarget, type Target, type TestPki } from './loopback';
 import { startSquid, type Squid } from './squid';
 
 const USER = 'site-operator';
 const PASSWORD = 'p@ss:w0rd é!'; // ':' and non-ASCII: both must survive Basic encoding and the password file
-const ENV_KEYS = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'];
 
 /** What a proxy saw, from its own record: one entry per request line it answered. */
 interface ProxyRecord {
@@ -122,7 +121,7 @@ for (const [name, start] of PROXIES) {
     let target: Target;
     let secureTarget: Target;
     let pki: TestPki;
-    let savedEnv: Record<string, string | undefined>;
+    let restoreEnvironment = () => undefined as void;
     let retries: RetryNotice[];
     let earlier: number; // records of earlier tests
     const clients: HttpClient[] = [];
@@ -153,8 +152,7 @@ for (const [name, start] of PROXIES) {
       pki?.remove();
     });
     beforeEach(async () => {
-      savedEnv = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
-      for (const k of ENV_KEYS) delete process.env[k];
+      restoreEnvironment = clearProxyEnvironment();
       retries = [];
       target.seen.length = 0;
       secureTarget.seen.length = 0;
@@ -162,10 +160,7 @@ for (const [name, start] of PROXIES) {
     });
     afterEach(() => {
       for (const c of clients.splice(0)) c.close();
-      for (const k of ENV_KEYS) {
-        if (savedEnv[k] === undefined) delete process.env[k];
-        else process.env[k] = savedEnv[k];
-      }
+      restoreEnvironment();
     });
 
     it('sends 30 sequential http calls (GET, POST, PUT, stream bodies) in absolute form, all on one kept-alive connection', async () => {

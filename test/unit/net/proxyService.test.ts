@@ -3,6 +3,7 @@
 // authentication: squid's access log proves the traffic went through it, in absolute
 // form on kept-alive connections, and that no call was refused (the 400 of issue 13).
 import assert from 'node:assert/strict';
+import { clearProxyEnvironment } from './loopback';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { ConnectionFile } from '../../../src/core/clearance/api';
@@ -18,7 +19,6 @@ import { startSquid, type Squid, type SquidLogLine } from './squid';
 
 const USER = 'site-operator';
 const PASSWORD = 'p@ss:w0rd é!';
-const ENV_KEYS = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'];
 
 describe('the role client stack through squid, against the local service', function () {
   this.timeout(90_000);
@@ -26,7 +26,7 @@ describe('the role client stack through squid, against the local service', funct
   let squid: Squid;
   let stack: ServiceClientStack;
   let retries: RetryNotice[];
-  let savedEnv: Record<string, string | undefined>;
+  let restoreEnvironment = () => undefined as void;
 
   async function proxiedStack(connection: ConnectionFile): Promise<ServiceClientStack> {
     const http = await HttpClient.create({
@@ -58,8 +58,7 @@ describe('the role client stack through squid, against the local service', funct
   }
 
   before(async () => {
-    savedEnv = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
-    for (const k of ENV_KEYS) delete process.env[k];
+    restoreEnvironment = clearProxyEnvironment();
     squid = await startSquid({ username: USER, password: PASSWORD });
     fx = await startService();
   });
@@ -67,10 +66,7 @@ describe('the role client stack through squid, against the local service', funct
     stack?.http.close();
     await fx?.stop();
     await squid?.stop();
-    for (const k of ENV_KEYS) {
-      if (savedEnv?.[k] === undefined) delete process.env[k];
-      else process.env[k] = savedEnv[k];
-    }
+    restoreEnvironment();
   });
   beforeEach(async () => {
     retries = [];

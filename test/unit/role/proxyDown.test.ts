@@ -7,31 +7,25 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import { statusBarTooltip, statusBarWarning } from '../../../src/core/console/statusBarView';
 import { Role } from '../../../src/core/role/role';
-import { closedPort, startProxy, type ForwardProxy } from '../net/loopback';
+import { clearProxyEnvironment, closedPort, startProxy, type ForwardProxy } from '../net/loopback';
 import { startWorld, testRoleOptions, waitFor, type World } from './world';
-
-const ENV_KEYS = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'];
 
 describe('the role behind a proxy that is down, then up', function () {
   this.timeout(90_000);
   let world: World;
   let role: Role | undefined;
   let proxy: ForwardProxy | undefined;
-  const saved: Record<string, string | undefined> = {};
+  let restoreEnvironment = () => undefined as void;
 
   before(async () => {
-    for (const k of ENV_KEYS) {
-      saved[k] = process.env[k];
-      delete process.env[k]; // only the role's own proxy setting
-    }
+    restoreEnvironment = clearProxyEnvironment(); // only the role's own proxy setting
     world = await startWorld('proxy-down');
   });
   after(async () => {
     await role?.close();
     await proxy?.stop();
     await world?.stop();
-    for (const k of ENV_KEYS) if (saved[k] === undefined) delete process.env[k];
-    else process.env[k] = saved[k];
+    restoreEnvironment();
   });
 
   it('backs off while the proxy is down, the status bar warns with the proxy named, and recovers when it is up', async () => {
