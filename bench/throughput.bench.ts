@@ -3,6 +3,7 @@
 // blob gateway with Azurite behind it), and into a sink that discards bytes.
 //
 //   npx tsx bench/throughput.bench.ts [--quick] [--mib 512] [--five-mib 100] [--rounds 3] [--json out.json]
+//     [--kinds engine-5,sdk-5]   only these contenders (a look at one pair; the ratios of the others are left out)
 //
 // Contenders, each in a child process of its own (its RSS is its own):
 //   engine-plain  the real UploadQueue (keyv over a JournalStore), an account with encryption off
@@ -27,7 +28,7 @@ import * as path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { BlockBlobClient } from '@azure/storage-blob';
 import { startEmulator } from '../src/emulator/server';
-import { MiB, QUICK, Report, median, num, runMain, spread, writeRandomFile } from './lib/common';
+import { MiB, QUICK, Report, median, num, opt, runMain, spread, writeRandomFile } from './lib/common';
 import { startBlobSink } from './lib/loopback';
 import { azuriteOf, clientStack, deleteAllBlobs, openQueue, readConnection, reroute, routedEvidence, stageLinked, whenFinished } from './lib/stack';
 
@@ -164,14 +165,17 @@ async function main(): Promise<number> {
       fs.rmSync(childDir, { recursive: true, force: true });
       await deleteAllBlobs(azurite);
     };
-    const order: Kind[] = ['engine-plain', 'sdk', 'curl', 'engine-enc', 'engine-5', 'sdk-5'];
+    const only = opt('kinds')?.split(',');
+    const picked = (kinds: Kind[]) => kinds.filter((k) => !only || only.includes(k));
+    const order = picked(['engine-plain', 'sdk', 'curl', 'engine-enc', 'engine-5', 'sdk-5']);
     for (let round = 0; round < rounds; round++) for (const k of round % 2 ? [...order].reverse() : order) await run(k, 'service', round);
-    const sinkOrder: Kind[] = ['engine-plain', 'sdk', 'curl', 'engine-enc'];
+    const sinkOrder = picked(['engine-plain', 'sdk', 'curl', 'engine-enc']);
     for (let round = 0; round < sinkRounds; round++) for (const k of round % 2 ? [...sinkOrder].reverse() : sinkOrder) await run(k, 'sink', round);
 
     const rate = (k: string) => median(rates.get(k) ?? []);
     for (const [k, xs] of rates) r.row(`${k}: MB/s, median (min–max)`, `${spread(xs)} MB/s, peak RSS +${rss.get(k)!.toFixed(0)} MiB`);
     const ratio = (label: string, a: string, b: string, min: number) => {
+      if (!rates.has(a) || !rates.has(b)) return;
       const x = rate(a) / rate(b);
       r.row(label, `${rate(a).toFixed(1)} / ${rate(b).toFixed(1)} MB/s`, { target: `≥ ${min.toFixed(2)}×`, pass: x >= min, ratio: x });
     };
@@ -180,6 +184,7 @@ async function main(): Promise<number> {
     ratio('with encryption vs uploadFile', 'engine-enc', 'sdk', 0.85);
     ratio('five files at once vs five uploadFile at once', 'engine-5', 'sdk-5', 1.0);
     const sinkRatio = (label: string, a: string, b: string) => {
+      if (!rates.has(a) || !rates.has(b)) return;
       const x = rate(a) / rate(b);
       r.row(label, `${rate(a).toFixed(1)} / ${rate(b).toFixed(1)} MB/s`, { ratio: x });
     };

@@ -1,7 +1,8 @@
 // `npm test`: lint, type-check, build, unit, package, integration (inside a real
 // VS Code) and e2e (a person's clicks in the workbench). Every stage runs even if
 // an earlier one failed, so one run shows everything that is wrong; the last line
-// is the total, `N passed, N failed`.
+// is the total, `N passed, N failed`. Above it, each failed stage repeats what
+// failed, so that the tail of a long log is enough to know which test it was.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -22,6 +23,18 @@ const summaryLine = (label) => (out) => {
   return last ? { passed: Number(last[1]), failed: Number(last[2]) } : null;
 };
 const oneCheck = () => null;
+
+/** What a failed stage said about its failures, clipped to what the tail of a CI log shows: mocha's list after "N failing", or the FAIL lines with their detail. */
+function failuresIn(out) {
+  const lines = out.split('\n');
+  const mocha = lines.findIndex((line) => /^\s*\d+ failing/.test(line));
+  if (mocha >= 0) return lines.slice(mocha + 1).filter((line) => line.trim() !== '').slice(0, 12);
+  const picked = [];
+  lines.forEach((line, i) => {
+    if (/^FAIL /.test(line)) picked.push(line, ...lines.slice(i + 1, i + 7).filter((next) => /^\s{3,}\S/.test(next)));
+  });
+  return picked.length > 0 ? picked.slice(0, 12) : lines.filter((line) => line.trim() !== '').slice(-8);
+}
 
 const stages = [
   { name: 'lint', cmd: ['npx', 'eslint', '.'], counts: oneCheck },
@@ -53,7 +66,7 @@ function run(stage) {
       if (!counts) counts = code === 0 ? { passed: 1, failed: 0 } : { passed: 0, failed: 1 };
       // A stage that exits non-zero has failed even if its counts say otherwise.
       if (code !== 0 && counts.failed === 0) counts = { ...counts, failed: 1 };
-      resolve({ name: stage.name, code, seconds, ...counts });
+      resolve({ name: stage.name, code, seconds, ...counts, failures: code === 0 ? [] : failuresIn(out) });
     });
   });
 }
@@ -61,6 +74,11 @@ function run(stage) {
 const results = [];
 for (const stage of stages.filter((s) => only.length === 0 || only.includes(s.name))) {
   results.push(await run(stage));
+}
+
+for (const r of results.filter((r) => r.failures.length > 0)) {
+  console.log(`\n━━ what failed in ${r.name}`);
+  for (const line of r.failures) console.log(`  ${line.slice(0, 300)}`);
 }
 
 console.log('\n━━ summary');

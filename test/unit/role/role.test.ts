@@ -136,7 +136,9 @@ describe('role engine (in-process, local service, real video)', function () {
     const result = done.result as ThumbnailJobResult;
     assert.equal(result.mimeType, 'image/jpeg');
     assert.deepEqual([...Buffer.from(result.dataBase64, 'base64').subarray(0, 3)], [0xff, 0xd8, 0xff]);
-    assert.ok(role.activities({ types: ['snapshotSent'], camera: CAMERAS.lobby }).length >= 1);
+    // The role records the thumbnail once the service took it: the record may follow the job's completion by an fsync.
+    const record = await waitFor('the snapshotSent record', () => role.activities({ types: ['snapshotSent'], camera: CAMERAS.lobby }).find((r) => r.details?.jobId === job.jobId), 10_000);
+    assert.equal(record.files?.[0]?.bytes, Buffer.from(result.dataBase64, 'base64').length);
   });
 
   it('follows a request the requester cancels', async () => {
