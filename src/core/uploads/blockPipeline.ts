@@ -20,8 +20,8 @@ import { inlineBlockCrypto, type BlockCrypto } from './blockCrypto';
 import type { BlobStore } from './ports';
 import { cipherLength, type AcknowledgedBlock, type UploadPart } from './uploadJob';
 
-/** Blocks of one part on the wire at once, throttling off (the SDK's uploadFile uses 5 by default). */
-export const MAX_BLOCKS_IN_FLIGHT = 4;
+/** Blocks of one part on the wire at once, throttling off: as many as the SDK's uploadFile sends by default (its concurrency, 5). */
+export const MAX_BLOCKS_IN_FLIGHT = 5;
 /**
  * Blocks of one part read ahead of the wire (being encrypted, hashed, or waiting
  * for room), throttling off: the next block's read overlaps this one's encryption,
