@@ -92,7 +92,7 @@ lines.push('');
 lines.push('Bounds on requests per route (evidence.create, resource.create, blob.putBlock, blob.putBlockList, blob.get, resource.complete, evidence.complete), against a fault-free run of the same request:');
 lines.push('');
 lines.push('- policy: at most (fault-free count) × 3 tries per call × 3 runs of the upload job (the request desk retries a failed upload twice) × lives (2 when the service or the role restarts);');
-lines.push('- tight, for faults that end: at most the fault-free count + 1 per fault fired on that route (5 for an early token expiry: every call in flight carries the expired token), plus 5 block-list reads after a rejected block, or 25 after a restart or outage (blocks in flight at the stop); when the upload starts over with new evidence (purged at the service, or its upload link refused), twice the fault-free count plus 5: everything goes once more, to the new evidence.');
+lines.push('- tight, for faults that end: at most the fault-free count + 1 per fault fired on that route (5 for an early token expiry: every call in flight carries the expired token), plus 5 block-list reads after a rejected block, or 30 after a restart or outage (the 25 blocks in flight at the stop, 5 per file, and a block-list read per file); when the upload starts over with new evidence (purged at the service, or its upload link refused), twice the fault-free count plus 5: everything goes once more, to the new evidence.');
 lines.push('');
 lines.push('"Bytes re-sent" are Put Block body bytes the service received beyond the encrypted size of the five files; "extra requests" the largest excess over the fault-free run in one run; "HTTP retries" what the role\'s client logged.');
 lines.push('');

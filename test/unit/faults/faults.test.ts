@@ -14,6 +14,8 @@ import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type { EmulatorFaultSpec } from '../../../src/core/clearance/api';
 import type { VideoRequest } from '../../../src/core/requests/videoRequest';
+import { MAX_BLOCKS_IN_FLIGHT } from '../../../src/core/uploads/blockPipeline';
+import { MAX_PARALLEL_PARTS } from '../../../src/core/uploads/slots';
 import { Role, type RoleOptions } from '../../../src/core/role/role';
 import { waitFor } from '../role/world';
 import { faultRoleOptions, startFaultWorld, type FaultWorld } from './faultWorld';
@@ -30,6 +32,9 @@ const KILLS = FULL ? 20 : 2;
 const OUTAGE_MS = FULL ? 120_000 : 15_000;
 const SEED = Number(process.env.CLEARANCE_FAULTS_SEED ?? Date.now() % 1_000_000);
 const CHILD = path.join(__dirname, 'roleChild.ts');
+/** The request's five files upload at once, each with its blocks in flight: what a stop may send again. */
+const PARTS = MAX_PARALLEL_PARTS;
+const BLOCKS_IN_FLIGHT = MAX_BLOCKS_IN_FLIGHT * PARTS;
 
 
 interface Ctx {
@@ -181,8 +186,8 @@ const CASES: FaultCase[] = [
     kind: 'restart',
     faults: [{ route: 'blob.putBlock', kind: 'latency', latencyMs: 150 }],
     during: interruptService(4, 0),
-    // Blocks in flight at the stop (4 per part, 5 parts) go again, and each part reads its block list once.
-    expect: { outcome: 'Completed', lives: 2, perFault: 0, slack: 25 },
+    // Blocks in flight at the stop go again, and each part reads its block list once.
+    expect: { outcome: 'Completed', lives: 2, perFault: 0, slack: BLOCKS_IN_FLIGHT + PARTS },
     timeoutMs: 90_000,
   },
   {
@@ -191,7 +196,7 @@ const CASES: FaultCase[] = [
     faults: [{ route: 'blob.putBlock', kind: 'latency', latencyMs: 150 }],
     during: interruptService(4, OUTAGE_MS),
     // Refused connections never reach the service: what goes again is what was in flight at the stop.
-    expect: { outcome: 'Completed', lives: 2, perFault: 0, slack: 25 },
+    expect: { outcome: 'Completed', lives: 2, perFault: 0, slack: BLOCKS_IN_FLIGHT + PARTS },
     runs: 1,
     timeoutMs: OUTAGE_MS + 120_000,
   },
@@ -451,8 +456,8 @@ describe(`faults: a five-file request through every fault (${MODE} run, seed ${S
         // A kill may come before the desk's retries: the new process counts as another life.
         expect: { outcome: 'Completed', lives: 2 },
       });
-      // At most the blocks in flight at the kill go twice (4 per part, 5 parts at once).
-      if (figures.blocksSentAgain > 20) figures.problems.push(`${figures.blocksSentAgain} blocks sent twice after one kill`);
+      // At most the blocks in flight at the kill go twice.
+      if (figures.blocksSentAgain > BLOCKS_IN_FLIGHT) figures.problems.push(`${figures.blocksSentAgain} blocks sent twice after one kill`);
       report({ ...figures, kind: k < 0 ? 'sigkill-calibration' : 'sigkill', mode: MODE, seed: SEED });
       console.log(`      ${figures.name}: ${figures.status}, ${figures.bytesResent} bytes re-sent, ${figures.blocksSentAgain} blocks again`);
       results.push(figures);
