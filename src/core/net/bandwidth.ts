@@ -1,7 +1,9 @@
 // Upload bandwidth cap: one token bucket shared by every concurrent upload.
 // docs/platform-notes.md §8: an average-since-start limiter bursts to catch up after a stall and a
 // bucket holding a second of rate bursts 2x at start. So the bucket starts EMPTY and holds
-// at most ~100 ms of rate: after a pause or idle time the burst is at most 100 ms worth.
+// at most ~100 ms of rate, and what it earns while nobody waits stops at half of that: the
+// first second after a pause or idle time (or after the upload's own setup) carries at most
+// 50 ms more than the cap, while a busy bucket keeps its whole size for a timer that fires late.
 
 import { Transform, type TransformCallback } from 'node:stream';
 import { abortError, systemClock, type Clock } from './clock';
@@ -89,6 +91,11 @@ export class TokenBucket {
     if (!(bytes >= 0) || !Number.isFinite(bytes)) return Promise.reject(new RangeError(`bytes must be a finite number >= 0; got ${bytes}`));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (bytes === 0) return Promise.resolve();
+    if (this.queue.length === 0) {
+      // Idle until now: what it earned stops at half a bucket.
+      this.refill();
+      this.tokens = Math.min(this.tokens, this.capacity / 2);
+    }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { remaining: bytes, resolve, reject };
       if (signal) {

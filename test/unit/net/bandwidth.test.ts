@@ -58,21 +58,24 @@ describe('TokenBucket', () => {
     assert.equal(bucket.granted, 10_000);
   });
 
-  it('after a long pause lets at most one bucket (100 ms of rate) through at once', async () => {
+  it('after a long pause lets at most half a bucket (50 ms of rate) through at once, then the cap', async () => {
     const clock = new ManualClock(0, false);
     const bucket = new TokenBucket(1, { clock });
     await Promise.all([bucket.take(5_000), (async () => { await settle(); clock.advance(40); })()]);
-    clock.advance(10 * 60_000); // ten idle minutes earn no more than one bucket
+    clock.advance(10 * 60_000); // ten idle minutes earn no more than one bucket…
     assert.equal(bucket.availableBytes, 12_500);
     const before = bucket.granted;
     const big = track(bucket.take(125_000));
     await settle();
-    assert.equal(bucket.granted - before, 12_500);
+    assert.equal(bucket.granted - before, 6_250, '…of which half goes at once');
     for (let i = 1; i <= 9; i++) {
       await run(clock, 100);
-      assert.equal(bucket.granted - before, 12_500 * (i + 1), `after ${i * 100} ms`);
+      assert.equal(bucket.granted - before, 6_250 + 12_500 * i, `after ${i * 100} ms`);
     }
+    assert.equal(big.done, false);
+    await run(clock, 50);
     assert.equal(big.done, true);
+    assert.equal(bucket.granted - before, 125_000);
   });
 
   it('holds the long-run rate to the cap, with no moment above cap × time + one bucket', async () => {
