@@ -686,7 +686,10 @@ export async function runPanels(s) {
         const host = document.activeElement;
         return host ? host.dataset?.user || host.id || host.localName : '';
       });
+      // Keys go where the workbench's focus is: the page must hold it (its activeElement stays set even when it does not).
+      const pageHasFocus = (f, what) => until(`the ${what} page to hold the keyboard focus`, () => f.evaluate(() => document.hasFocus()), 10_000, 100);
       const tabTo = async (f, target, limit = 40) => {
+        await pageHasFocus(f, target);
         const path = [];
         for (let i = 0; i < limit; i++) {
           await wb.page.keyboard.press('Tab');
@@ -700,12 +703,13 @@ export async function runPanels(s) {
       await wb.runCommand('Clearance: Open Role Properties'); // revealed from the palette: the focus goes into the page
       f = await wb.webviewFrame(TITLES.properties);
       await tabTo(f, 'pollingIntervalSeconds');
+      await pageHasFocus(f, 'Role Properties');
       // Cleared key by key: Ctrl+A in a webview may go to the workbench.
       await wb.page.keyboard.press('End');
       for (let i = 0; i < 6; i++) await wb.page.keyboard.press('Backspace');
       await wb.page.keyboard.type('55');
       const typed = await f.locator('#pollingIntervalSeconds input').inputValue();
-      if (typed !== '55') throw new Error(`the field holds "${typed}" after typing 55`);
+      if (typed !== '55') throw new Error(`the field holds "${typed}" after typing 55 (the page ${(await f.evaluate(() => document.hasFocus())) ? 'holds' : 'does not hold'} the focus; focused: ${await focused(f)})`);
       await tabTo(f, 'apply');
       await wb.page.keyboard.press('Enter');
       await until('the role holds a polling interval of 55', async () => (await role('properties.get')).properties.pollingIntervalSeconds === 55, 20_000, 250).catch(async (err) => {
