@@ -1,9 +1,10 @@
 // Upload bandwidth cap: one token bucket shared by every concurrent upload.
 // docs/platform-notes.md §8: an average-since-start limiter bursts to catch up after a stall and a
 // bucket holding a second of rate bursts 2x at start. So the bucket starts EMPTY and holds
-// at most ~100 ms of rate, and what it earns while nobody waits stops at half of that: the
-// first second after a pause or idle time (or after the upload's own setup) carries at most
-// 50 ms more than the cap, while a busy bucket keeps its whole size for a timer that fires late.
+// at most ~100 ms of rate, and what it earns while nobody waits for a bucket's time or longer
+// stops at half of that: the first second after a pause or idle time (or after the upload's own
+// setup) carries at most 50 ms more than the cap, while a busy bucket keeps its whole size for
+// a timer that fires late and short gaps keep what they earned.
 
 import { Transform, type TransformCallback } from 'node:stream';
 import { abortError, systemClock, type Clock } from './clock';
@@ -40,6 +41,8 @@ export class TokenBucket {
   private pumping = false;
   private wake?: AbortController;
   private grantedBytes = 0;
+  /** When the last waiter left (or the bucket was made): how long nobody has waited. */
+  private idleSince: number;
 
   /** `rateMbps` null or Infinity: unlimited (throttling off). */
   constructor(rateMbps: number | null, options: TokenBucketOptions = {}) {
@@ -47,6 +50,7 @@ export class TokenBucket {
     this.capacitySeconds = options.capacitySeconds ?? 0.1;
     if (!(this.capacitySeconds > 0)) throw new RangeError('capacitySeconds must be > 0');
     this.last = this.clock.now();
+    this.idleSince = this.last;
     this.applyRate(rateMbps);
     this.tokens = 0; // start empty: no burst at start
   }
@@ -91,8 +95,9 @@ export class TokenBucket {
     if (!(bytes >= 0) || !Number.isFinite(bytes)) return Promise.reject(new RangeError(`bytes must be a finite number >= 0; got ${bytes}`));
     if (signal?.aborted) return Promise.reject(abortError(signal));
     if (bytes === 0) return Promise.resolve();
-    if (this.queue.length === 0) {
-      // Idle until now: what it earned stops at half a bucket.
+    if (this.queue.length === 0 && this.clock.now() - this.idleSince >= this.capacitySeconds * 1000) {
+      // Idle for a whole bucket's time (a pause, an upload's setup): what it earned stops at half a
+      // bucket. A shorter gap (between two chunks or blocks) keeps its tokens: the rate is not lost.
       this.refill();
       this.tokens = Math.min(this.tokens, this.capacity / 2);
     }
@@ -102,6 +107,7 @@ export class TokenBucket {
         waiter.signal = signal;
         waiter.onAbort = () => {
           this.queue = this.queue.filter((w) => w !== waiter);
+          if (this.queue.length === 0) this.idleSince = this.clock.now();
           this.wake?.abort();
           reject(abortError(signal));
         };
@@ -167,6 +173,7 @@ export class TokenBucket {
     } finally {
       this.pumping = false;
       this.wake = undefined;
+      if (this.queue.length === 0) this.idleSince = this.clock.now();
     }
   }
 

@@ -78,6 +78,18 @@ describe('TokenBucket', () => {
     assert.equal(bucket.granted - before, 125_000);
   });
 
+  it('keeps what a gap shorter than a bucket earned (between two chunks): no rate is lost', async () => {
+    const clock = new ManualClock(0, false);
+    const bucket = new TokenBucket(1, { clock });
+    await Promise.all([bucket.take(5_000), (async () => { await settle(); clock.advance(40); })()]);
+    clock.advance(80); // 80 ms earn 10,000 B, more than half a bucket
+    const before = bucket.granted;
+    const next = track(bucket.take(10_000));
+    await settle();
+    assert.equal(next.done, true, 'the whole 10,000 B at once');
+    assert.equal(bucket.granted - before, 10_000);
+  });
+
   it('holds the long-run rate to the cap, with no moment above cap × time + one bucket', async () => {
     const clock = new ManualClock(1_000_000); // auto-advancing: each wait jumps ahead
     const mbps = 8; // 1,000,000 B/s
