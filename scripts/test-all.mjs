@@ -31,7 +31,11 @@ function failuresIn(out) {
   if (mocha >= 0) return lines.slice(mocha + 1).filter((line) => line.trim() !== '').slice(0, 12);
   const picked = [];
   lines.forEach((line, i) => {
-    if (/^FAIL /.test(line)) picked.push(line, ...lines.slice(i + 1, i + 7).filter((next) => /^\s{3,}\S/.test(next)));
+    if (!/^FAIL /.test(line)) return;
+    // Its detail: the indented lines right under it.
+    const rest = lines.slice(i + 1);
+    const end = rest.findIndex((next) => !/^\s{3,}\S/.test(next));
+    picked.push(line, ...rest.slice(0, Math.min(end < 0 ? rest.length : end, 6)));
   });
   return picked.length > 0 ? picked.slice(0, 12) : lines.filter((line) => line.trim() !== '').slice(-8);
 }

@@ -687,9 +687,9 @@ export async function runPanels(s) {
         return host ? host.dataset?.user || host.id || host.localName : '';
       });
       // Keys go where the workbench's focus is: the page must hold it (its activeElement stays set even when it does not).
-      const pageHasFocus = (f, what) => until(`the ${what} page to hold the keyboard focus`, () => f.evaluate(() => document.hasFocus()), 10_000, 100);
+      const pageHasFocus = (f, why) => until(`the panel's page to hold the keyboard focus (${why})`, () => f.evaluate(() => document.hasFocus()), 10_000, 100);
       const tabTo = async (f, target, limit = 40) => {
-        await pageHasFocus(f, target);
+        await pageHasFocus(f, `before Tab to ${target}`);
         const path = [];
         for (let i = 0; i < limit; i++) {
           await wb.page.keyboard.press('Tab');
@@ -703,7 +703,7 @@ export async function runPanels(s) {
       await wb.runCommand('Clearance: Open Role Properties'); // revealed from the palette: the focus goes into the page
       f = await wb.webviewFrame(TITLES.properties);
       await tabTo(f, 'pollingIntervalSeconds');
-      await pageHasFocus(f, 'Role Properties');
+      await pageHasFocus(f, 'before typing the polling interval');
       // Cleared key by key: Ctrl+A in a webview may go to the workbench.
       await wb.page.keyboard.press('End');
       for (let i = 0; i < 6; i++) await wb.page.keyboard.press('Backspace');
