@@ -12,6 +12,8 @@
 //   sdk           @azure/storage-blob BlockBlobClient.uploadFile, its default options
 //   curl          curl -T to the SAS URL (one Put Blob)
 //   engine-5 / sdk-5  five files at once (one job of five parts; five uploadFile)
+//   sdk-5-blocks  five uploadFile in 4 MiB blocks, as the engine sends them (a 100 MiB
+//                 file is one Put Blob for uploadFile by default: under its 256 MiB limit)
 // A warm-up run of the first two contenders comes first and is not counted. A
 // round runs every contender once, in alternating order (reversed every other
 // round), so that a noisy neighbour hits them alike; before each run, `sync`
@@ -24,6 +26,10 @@
 // The sink rounds send the single file to a loopback server that reads and
 // discards every body (answering as the blob store does): the client side's
 // own ceiling, nothing of Azurite in it.
+// The CPU each process spent within the timed window (the contender, this
+// process with the service and its gateway, Azurite; from /proc, Linux only)
+// is reported per GB: on 2 cores the three compete, so what one side spends
+// per byte slows the others.
 import { execFileSync, spawn } from 'node:child_process';
 import * as crypto from 'node:crypto';
 import * as fs from 'node:fs';
@@ -36,7 +42,7 @@ import { MiB, QUICK, Report, median, num, opt, runMain, spread, writeRandomFile 
 import { startBlobSink } from './lib/loopback';
 import { azuriteOf, clientStack, deleteAllBlobs, openQueue, readConnection, reroute, routedEvidence, stageLinked, whenFinished } from './lib/stack';
 
-type Kind = 'engine-plain' | 'engine-enc' | 'sdk' | 'curl' | 'engine-5' | 'sdk-5';
+type Kind = 'engine-plain' | 'engine-enc' | 'sdk' | 'curl' | 'engine-5' | 'sdk-5' | 'sdk-5-blocks';
 
 interface ChildArgs {
   kind: Kind;
@@ -46,6 +52,9 @@ interface ChildArgs {
   /** Base URL of the sink, replacing the upload URIs' origin. */
   sink?: string;
 }
+
+/** What a child says on stdout: its window opened or closed (the parent reads the CPU counters then), or its report. */
+type ChildLine = { mark: 'start' | 'end' } | ChildReport;
 
 interface ChildReport {
   bytes: number;
@@ -61,6 +70,7 @@ async function child(a: ChildArgs): Promise<void> {
   const baseRss = process.memoryUsage().rss;
   let peakRss = baseRss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+  const mark = (m: 'start' | 'end') => process.stdout.write(`${JSON.stringify({ mark: m })}\n`);
   const report = (seconds: number, extra: Partial<ChildReport> = {}) => {
     clearInterval(sampler);
     const r: ChildReport = { bytes, seconds, rssGrowthMiB: (peakRss - baseRss) / MiB, ...extra };
@@ -70,6 +80,7 @@ async function child(a: ChildArgs): Promise<void> {
     if (!a.kind.startsWith('engine')) {
       // From the same point as the engine's queue: the evidence and its upload links are part of the upload.
       const t0 = performance.now();
+      mark('start');
       const ev = await stack.documents.createEvidence({ idempotencyKey: crypto.randomUUID(), name: 'bench' });
       const uris: string[] = [];
       for (const f of a.files) {
@@ -84,8 +95,10 @@ async function child(a: ChildArgs): Promise<void> {
           p.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`curl exited ${code}`))));
         });
       } else {
-        await Promise.all(a.files.map((f, i) => new BlockBlobClient(uris[i]!).uploadFile(f)));
+        const blocks = a.kind === 'sdk-5-blocks' ? { blockSize: 4 * MiB, maxSingleShotSize: 4 * MiB } : {};
+        await Promise.all(a.files.map((f, i) => new BlockBlobClient(uris[i]!).uploadFile(f, blocks)));
       }
+      mark('end');
       report((performance.now() - t0) / 1000);
       return;
     }
@@ -96,7 +109,10 @@ async function child(a: ChildArgs): Promise<void> {
       // Five files: no part's service check (a read-back of its blob) competes with the parts still uploading.
       ...(a.files.length > 1 ? { holdChecksUntil: a.files.length } : {}),
       onCommit: () => {
-        if (++committed === a.files.length) committedAt = performance.now();
+        if (++committed === a.files.length) {
+          committedAt = performance.now();
+          mark('end');
+        }
       },
     });
     const q = await openQueue(stack, a.dir, { evidence });
@@ -105,8 +121,10 @@ async function child(a: ChildArgs): Promise<void> {
     const done = whenFinished(q.queue, id);
     await q.queue.enqueue({ id, title: 'bench', evidence: { name: 'bench' }, caseTarget: { kind: 'none' }, parts });
     const t0 = performance.now();
+    mark('start');
     q.queue.start();
     const outcome = await done;
+    if (!committedAt) mark('end');
     report(((committedAt || performance.now()) - t0) / 1000, outcome);
     await q.close();
   } finally {
@@ -114,16 +132,52 @@ async function child(a: ChildArgs): Promise<void> {
   }
 }
 
-function runChild(a: ChildArgs): Promise<ChildReport> {
+/** CPU seconds (user + system) a process has used so far; undefined where /proc cannot tell (not Linux, gone). */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in ticks of 1/100 s
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU seconds each process spent in a contender's timed window. */
+interface WindowCpu {
+  contender: number;
+  /** This process: the service and its blob gateway (and the sink). */
+  service: number;
+  azurite: number;
+}
+
+function runChild(a: ChildArgs, azuritePid: number | undefined): Promise<ChildReport & { cpu?: WindowCpu }> {
   const prof = opt('cpu-prof');
   const profile = prof ? ['--cpu-prof', '--cpu-prof-dir', path.join(path.resolve(prof), a.kind)] : [];
   const proc = spawn(process.execPath, [...profile, '--import', 'tsx', __filename, '--child', JSON.stringify(a)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  proc.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  const pids = () => [proc.pid, process.pid, azuritePid];
+  let at0: (number | undefined)[] | undefined;
+  let cpu: WindowCpu | undefined;
+  let report: ChildReport | undefined;
+  let rest = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    const lines = (rest + d.toString()).split('\n');
+    rest = lines.pop()!;
+    for (const line of lines.filter((l) => l.trim())) {
+      const m = JSON.parse(line) as ChildLine;
+      if (!('mark' in m)) report = m;
+      else if (m.mark === 'start') at0 = pids().map(cpuSeconds);
+      else if (at0) {
+        const [contender, service, azurite] = pids().map((p, i) => (cpuSeconds(p) ?? NaN) - (at0![i] ?? NaN));
+        if ([contender, service, azurite].every(Number.isFinite)) cpu = { contender: contender!, service: service!, azurite: azurite! };
+      }
+    }
+  });
   return new Promise((resolve, reject) => {
-    proc.once('exit', (code) => {
-      if (code !== 0) return reject(new Error(`${a.kind} ended with ${String(code)}`));
-      resolve(JSON.parse(out.trim().split('\n').pop()!) as ChildReport);
+    // 'close': after its stdout was read to the end.
+    proc.once('close', (code) => {
+      if (code !== 0 || !report) return reject(new Error(`${a.kind} ended with ${String(code)}`));
+      resolve({ ...report, ...(cpu ? { cpu } : {}) });
     });
   });
 }
@@ -156,17 +210,22 @@ async function main(): Promise<number> {
     settle();
     const rates = new Map<string, number[]>();
     const rss = new Map<string, number>();
+    /** CPU seconds per GB in the timed window, per contender and process. */
+    const cpuPerGb = new Map<string, WindowCpu[]>();
     let n = 0;
     const run = async (kind: Kind, into: 'service' | 'sink', round: number) => {
       const childDir = path.join(dir, `run${n++}`);
       fs.mkdirSync(childDir);
-      const res = await runChild({
-        kind,
-        connectionFile: kind === 'engine-enc' ? emulator.connectionFilePath : plainFile,
-        dir: childDir,
-        files: kind.endsWith('-5') ? five : [big],
-        ...(into === 'sink' ? { sink: sink.url } : {}),
-      });
+      const res = await runChild(
+        {
+          kind,
+          connectionFile: kind === 'engine-enc' ? emulator.connectionFilePath : plainFile,
+          dir: childDir,
+          files: kind.startsWith('engine-5') || kind.startsWith('sdk-5') ? five : [big],
+          ...(into === 'sink' ? { sink: sink.url } : {}),
+        },
+        emulator.azuritePid,
+      );
       if (res.state && res.state !== 'completed') throw new Error(`${kind}: ${res.state} ${res.error ?? ''}`);
       const key = `${kind}${into === 'sink' ? ' → sink' : ''}`;
       const rate = res.bytes / 1e6 / res.seconds;
@@ -174,14 +233,18 @@ async function main(): Promise<number> {
         rates.set(key, [...(rates.get(key) ?? []), rate]);
         rss.set(key, Math.max(rss.get(key) ?? 0, res.rssGrowthMiB));
       }
-      console.log(`  ${round >= 0 ? `round ${round + 1}` : 'warm-up'} ${key.padEnd(20)} ${rate.toFixed(1).padStart(7)} MB/s  (${res.seconds.toFixed(2)} s, RSS +${res.rssGrowthMiB.toFixed(0)} MiB)`);
+      const gb = res.bytes / 1e9;
+      const cpu = res.cpu && { contender: res.cpu.contender / gb, service: res.cpu.service / gb, azurite: res.cpu.azurite / gb };
+      if (cpu && round >= 0 && into === 'service') cpuPerGb.set(key, [...(cpuPerGb.get(key) ?? []), cpu]);
+      const cpuText = cpu ? `, CPU s/GB: contender ${cpu.contender.toFixed(1)}, service ${cpu.service.toFixed(1)}, Azurite ${cpu.azurite.toFixed(1)}` : '';
+      console.log(`  ${round >= 0 ? `round ${round + 1}` : 'warm-up'} ${key.padEnd(20)} ${rate.toFixed(1).padStart(7)} MB/s  (${res.seconds.toFixed(2)} s, RSS +${res.rssGrowthMiB.toFixed(0)} MiB${cpuText})`);
       fs.rmSync(childDir, { recursive: true, force: true });
       await deleteAllBlobs(azurite);
       settle();
     };
     const only = opt('kinds')?.split(',');
     const picked = (kinds: Kind[]) => kinds.filter((k) => !only || only.includes(k));
-    const order = picked(['engine-plain', 'sdk', 'curl', 'engine-enc', 'engine-5', 'sdk-5']);
+    const order = picked(['engine-plain', 'sdk', 'curl', 'engine-enc', 'engine-5', 'sdk-5', 'sdk-5-blocks']);
     // Not counted: the first uploads after Azurite starts are slow (measured: the first run of a
     // round-1 contender well below its later rounds), which would count against whoever goes first.
     for (const k of order.slice(0, 2)) await run(k, 'service', -1);
@@ -202,6 +265,16 @@ async function main(): Promise<number> {
     ratio('without encryption vs curl -T', 'engine-plain', 'curl', 0.9);
     ratio('with encryption vs uploadFile', 'engine-enc', 'sdk', 0.85);
     ratio('five files at once vs five uploadFile at once', 'engine-5', 'sdk-5', 1.0);
+    if (rates.has('engine-5') && rates.has('sdk-5-blocks')) {
+      const perRound = rates.get('engine-5')!.map((v, i) => (v / rates.get('sdk-5-blocks')![i]!).toFixed(2)).join(', ');
+      r.row('five files at once vs five uploadFile in 4 MiB blocks', `${rate('engine-5').toFixed(1)} / ${rate('sdk-5-blocks').toFixed(1)} MB/s (per round: ${perRound})`, { ratio: rate('engine-5') / rate('sdk-5-blocks') });
+    }
+    // Where the CPU of the machine went, per GB sent: the three processes share its cores.
+    for (const [k, xs] of cpuPerGb) {
+      const m = (f: (c: WindowCpu) => number) => median(xs.map(f));
+      const total = m((c) => c.contender + c.service + c.azurite);
+      r.row(`${k}: CPU s per GB, median`, `contender ${m((c) => c.contender).toFixed(1)}, service and gateway ${m((c) => c.service).toFixed(1)}, Azurite ${m((c) => c.azurite).toFixed(1)}; total ${total.toFixed(1)}`);
+    }
     const sinkRatio = (label: string, a: string, b: string) => {
       if (!rates.has(a) || !rates.has(b)) return;
       const x = rate(a) / rate(b);
